@@ -225,7 +225,7 @@ def _check_choices(settings, problems):
     dropin = settings.get("crio_capabilities_dropin")
     if dropin is not None and (not isinstance(dropin, str) or not _DROPIN_RE.match(dropin)):
         problems.append("variable crio_capabilities_dropin: %r must be a plain file name ending in .conf "
-                        "(CRI-O reads only *.conf in crio.conf.d)" % (dropin,))
+                        "(a file directly in /etc/crio/crio.conf.d)" % (dropin,))
     for name in sorted(settings):
         if not (name.startswith("node_prep_firewalld_") and name.endswith("_ports")):
             continue

@@ -176,10 +176,10 @@ BAD = [
      "variable node_prep_selinux_mode: 'permisive' is not one of enforcing, permissive, disabled"),
     ("dropin-not-conf", _set(("settings", "crio_capabilities_dropin"), "caps.toml"),
      "variable crio_capabilities_dropin: 'caps.toml' must be a plain file name ending in .conf "
-     "(CRI-O reads only *.conf in crio.conf.d)"),
+     "(a file directly in /etc/crio/crio.conf.d)"),
     ("dropin-path", _set(("settings", "crio_capabilities_dropin"), "../crio.conf"),
      "variable crio_capabilities_dropin: '../crio.conf' must be a plain file name ending in .conf "
-     "(CRI-O reads only *.conf in crio.conf.d)"),
+     "(a file directly in /etc/crio/crio.conf.d)"),
     ("bad-port", _set(("settings", "node_prep_firewalld_worker_ports"), ["10250/tcp", "32767-30000/tcp"]),
      "variable node_prep_firewalld_worker_ports: '32767-30000/tcp' is not PORT/PROTO or LOW-HIGH/PROTO "
      "(tcp, udp, sctp)"),
