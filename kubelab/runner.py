@@ -1,0 +1,311 @@
+"""Run one kubelab playbook through ansible-runner.
+
+What this module guarantees:
+- ansible-playbook comes from kubelab's own environment (``binary``), with the
+  project's ansible.cfg and an allow-listed environment (see kubelab.project);
+  ansible-runner's own additions that would override ansible.cfg (fact cache,
+  host key checking) are removed.
+- Extra variables never touch the disk: ansible-runner's env/ files are
+  suppressed (``suppress_env_files``), and the values reach ansible-playbook as
+  ``-e @FIFO``, a named pipe in a private directory that a thread writes the
+  JSON into while ansible-playbook reads it. The command line that
+  ansible-runner records in the run's ``command`` file holds only the pipe's
+  name.
+- Every run gets its own artifact directory ``<artifacts>/runs/<ident>``;
+  only the newest ``keep`` runs are kept.
+- Ctrl-C sets the cancel flag that ansible-runner polls; it then stops
+  ansible-playbook and the run ends with status "canceled".
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import queue
+import shlex
+import shutil
+import sys
+import tempfile
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Protocol
+
+from kubelab.errors import KubelabError
+from kubelab.events import RunTracker
+from kubelab.project import ansible_playbook, playbook_env
+
+# Environment keys ansible-runner sets that kubelab keeps: they make the
+# event stream work. Others it adds (ANSIBLE_CACHE_PLUGIN,
+# ANSIBLE_HOST_KEY_CHECKING=False, ...) would override ansible.cfg.
+RUNNER_ENV_KEYS = (
+    "ANSIBLE_CALLBACK_PLUGINS",
+    "ANSIBLE_STDOUT_CALLBACK",
+    "ANSIBLE_RETRY_FILES_ENABLED",
+    "AWX_ISOLATED_DATA_DIR",
+    "RUNNER_OMIT_EVENTS",
+    "RUNNER_ONLY_FAILED_EVENTS",
+)
+DEFAULT_KEEP_RUNS = 10
+
+
+@dataclass
+class RunRequest:
+    """One ansible-playbook invocation."""
+
+    playbook: Path
+    label: str
+    inventory: Path | None = None
+    limit: str | None = None
+    tags: str | None = None
+    extravars: dict[str, object] = field(default_factory=dict)
+    artifacts_dir: Path = Path("artifacts")
+    keep_runs: int = DEFAULT_KEEP_RUNS
+
+
+@dataclass
+class RunResult:
+    status: str  # successful, failed, canceled, timeout
+    rc: int | None
+    tracker: RunTracker
+    run_dir: Path | None
+
+    @property
+    def canceled(self) -> bool:
+        return self.status == "canceled"
+
+
+class Runner(Protocol):
+    def run(self, request: RunRequest, progress: "Progress") -> RunResult: ...
+
+
+def build_cmdline(request: RunRequest, extravars_file: Path | None = None) -> list[str]:
+    """ansible-playbook's arguments, playbook last. Extra variables are
+    passed as ``-e @extravars_file`` (never inline)."""
+    args: list[str] = []
+    if request.inventory is not None:
+        args += ["-i", str(request.inventory)]
+    if request.limit:
+        args += ["--limit", request.limit]
+    if request.tags:
+        args += ["--tags", request.tags]
+    if request.extravars:
+        if extravars_file is None:
+            raise ValueError("extra variables need a pipe to travel through")
+        args += ["-e", f"@{extravars_file}"]
+    args.append(str(request.playbook))
+    return args
+
+
+def run_ident(label: str, now: datetime.datetime | None = None) -> str:
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return f"{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{label}"
+
+
+class Progress:
+    """Prints where the run is. On a terminal one line is rewritten in
+    place; otherwise one line per play and task (CI logs)."""
+
+    def __init__(self, stream=None, interactive: bool | None = None) -> None:
+        self.stream = stream or sys.stdout
+        self.interactive = (
+            self.stream.isatty() if interactive is None else interactive
+        )
+        self._width = 0
+
+    def update(self, tracker: RunTracker, change: str | None) -> None:
+        if change == "failure":
+            self._clear()
+            failure = tracker.failures[-1]
+            print(f"  FAILED {failure.sentence()}", file=self.stream, flush=True)
+        if self.interactive:
+            if change in ("play", "task", "host", "failure", "tick"):
+                line = tracker.progress_line()
+                pad = max(0, self._width - len(line))
+                self.stream.write("\r" + line + " " * pad)
+                self.stream.flush()
+                self._width = len(line)
+        elif change in ("play", "task"):
+            print(tracker.progress_line(counts=False), file=self.stream, flush=True)
+
+    def _clear(self) -> None:
+        if self.interactive and self._width:
+            self.stream.write("\r" + " " * self._width + "\r")
+            self._width = 0
+
+    def message(self, text: str) -> None:
+        self._clear()
+        print(text, file=self.stream, flush=True)
+
+    def finish(self) -> None:
+        self._clear()
+
+
+class AnsibleRunner:
+    """Runs a RunRequest with ansible-runner and follows its events."""
+
+    def __init__(
+        self,
+        root: Path,
+        environ: dict[str, str] | None = None,
+        event_sink: Callable[[dict], None] | None = None,
+    ) -> None:
+        self.root = root
+        self.environ = environ
+        self.event_sink = event_sink  # sees every raw event (recording tests)
+
+    def _config(self, request: RunRequest, ident: str, extravars_file: Path | None):
+        from ansible_runner.config.runner import RunnerConfig
+
+        private = request.artifacts_dir / "runner"
+        runs = request.artifacts_dir / "runs"
+        for path in (request.artifacts_dir, private, runs):
+            path.mkdir(parents=True, exist_ok=True)
+        private.chmod(0o700)
+        runs.chmod(0o700)
+        env = playbook_env(self.root, self.environ)
+        config = RunnerConfig(
+            private_data_dir=str(private),
+            artifact_dir=str(runs),
+            ident=ident,
+            binary=str(ansible_playbook()),
+            cmdline=shlex.join(build_cmdline(request, extravars_file)),
+            envvars=env,
+            host_cwd=str(self.root),
+            project_dir=str(self.root),
+            rotate_artifacts=max(1, request.keep_runs),
+            suppress_env_files=True,
+            quiet=True,
+        )
+        config.prepare()
+        config.env = {
+            key: value
+            for key, value in config.env.items()
+            if key in env or key in RUNNER_ENV_KEYS
+        }
+        return config
+
+    def run(self, request: RunRequest, progress: Progress) -> RunResult:
+        ident = run_ident(request.label)
+        with ExtravarsPipe(request.extravars) as pipe:
+            config = self._config(request, ident, pipe.path)
+            return self._run(config, progress)
+
+    def _run(self, config, progress: Progress) -> RunResult:
+        from ansible_runner.runner import Runner as _Runner
+
+        tracker = RunTracker()
+        events: queue.Queue[dict] = queue.Queue()
+        cancel = threading.Event()
+
+        def on_event(event: dict) -> bool:
+            if self.event_sink is not None:
+                self.event_sink(event)
+            events.put(event)
+            return True
+
+        runner = _Runner(
+            config,
+            event_handler=on_event,
+            cancel_callback=cancel.is_set,
+        )
+        thread = threading.Thread(target=runner.run, name="kubelab-runner", daemon=True)
+        thread.start()
+        interrupted = False
+        while True:
+            try:
+                thread.join(0.25)
+                _drain(events, tracker, progress)
+                if not thread.is_alive():
+                    break
+                progress.update(tracker, "tick")
+            except KeyboardInterrupt:
+                if not interrupted:
+                    interrupted = True
+                    cancel.set()
+                    progress.message(
+                        "Interrupted: stopping ansible-playbook (this takes a few seconds)..."
+                    )
+        _drain(events, tracker, progress)
+        progress.finish()
+        status = "canceled" if interrupted else (runner.status or "failed")
+        return RunResult(
+            status=status,
+            rc=runner.rc,
+            tracker=tracker,
+            run_dir=Path(config.artifact_dir),
+        )
+
+
+class ExtravarsPipe:
+    """A named pipe that hands the extra variables to ansible-playbook once.
+
+    The directory is private (0700) and removed on exit; the JSON only ever
+    exists in this process's memory and the pipe's kernel buffer."""
+
+    def __init__(self, extravars: dict[str, object]) -> None:
+        self.extravars = extravars
+        self.directory: Path | None = None
+        self.path: Path | None = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> "ExtravarsPipe":
+        if not self.extravars:
+            return self
+        self.directory = Path(tempfile.mkdtemp(prefix="kubelab-vars-"))
+        self.path = self.directory / "extravars.json"
+        os.mkfifo(self.path, 0o600)
+        payload = json.dumps(self.extravars, sort_keys=True).encode("utf-8")
+        path = self.path
+
+        def feed() -> None:
+            try:
+                with open(path, "wb") as pipe:  # blocks until the reader opens it
+                    pipe.write(payload)
+            except OSError:
+                pass
+
+        self._thread = threading.Thread(target=feed, name="kubelab-extravars", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        if self._thread is not None and self._thread.is_alive() and self.path is not None:
+            # ansible-playbook never read the pipe (it failed early): open the
+            # read end ourselves so the writer finishes.
+            try:
+                fd = os.open(self.path, os.O_RDONLY | os.O_NONBLOCK)
+                self._thread.join(2)
+                os.close(fd)
+            except OSError:
+                pass
+            self._thread.join(2)
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def _drain(events: "queue.Queue[dict]", tracker: RunTracker, progress: Progress) -> None:
+    while True:
+        try:
+            event = events.get_nowait()
+        except queue.Empty:
+            return
+        progress.update(tracker, tracker.handle(event))
+
+
+def replay(events: list[dict], progress: Progress | None = None, clock: Callable[[], float] | None = None) -> RunTracker:
+    """Feed recorded events through a tracker (and a progress display)."""
+    tracker = RunTracker(clock=clock) if clock else RunTracker()
+    for event in events:
+        change = tracker.handle(event)
+        if progress is not None:
+            progress.update(tracker, change)
+    return tracker
+
+
+def require_file(path: Path, what: str) -> Path:
+    if not path.exists():
+        raise KubelabError(f"{what} {path} does not exist.")
+    return path
