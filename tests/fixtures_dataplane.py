@@ -257,6 +257,9 @@ class DataPlane:
             self._exec(node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
             other = "n2" if node == "n1" else "n1"
             self._ip(node, "route", "add", f"{NODE_SUBNET[other]}.0/24", "via", NODES[other])
+            # a default route, as real nodes have: traffic to a service port
+            # without endpoints then reaches kube-proxy's reject rules
+            self._ip(node, "route", "add", "default", "via", CTL_IP)
         # pods: /32 address, point-to-point veth to the node (routed, no bridge)
         for key, (node, ip, _name, _role) in PODS.items():
             self._ip(node, "link", "add", f"v-{key}", "type", "veth", "peer", "name", "eth0",
