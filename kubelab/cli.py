@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import sys
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -258,7 +257,10 @@ def _report_failures(ctx: Context, result: RunResult) -> None:
     if tracker.failures:
         for failure in tracker.failures:
             print(f"kubelab: error: {failure.sentence()}", file=ctx.err, flush=True)
-    elif not tracker.converged:
+    elif tracker.stats_seen and not tracker.counts:
+        print("kubelab: error: no host of the inventory matched the playbook (check -i and --limit); nothing ran.",
+              file=ctx.err, flush=True)
+    elif not tracker.converged or result.status != "successful":
         detail = _last_output(result)
         where = f" (log: {result.run_dir / 'stdout'})" if result.run_dir else ""
         print(
@@ -268,8 +270,8 @@ def _report_failures(ctx: Context, result: RunResult) -> None:
         )
 
 
-def _show_report(ctx: Context, artifacts: Path, since: float) -> tuple[Path | None, list[dict] | None]:
-    path = report.find_report(artifacts, since=since)
+def _show_report(ctx: Context, artifacts: Path, before: dict) -> tuple[Path | None, list[dict] | None]:
+    path = report.find_report(artifacts, before=before)
     if path is None:
         return None, None
     results = report.load_report(path)
@@ -283,7 +285,7 @@ def _show_report(ctx: Context, artifacts: Path, since: float) -> tuple[Path | No
 def converge(ctx: Context, request: RunRequest) -> tuple[int, RunResult, list[dict] | None]:
     """Run site.yml (or verify.yml) and print the summary and the report.
     Returns the exit code, the run result and the verification results."""
-    started = time.time()
+    before = report.snapshot(request.artifacts_dir)
     result = ctx.runner().run(request, ctx.progress())
     if result.canceled:
         _cancel_message(ctx, result.tracker)
@@ -293,7 +295,7 @@ def converge(ctx: Context, request: RunRequest) -> tuple[int, RunResult, list[di
     hosts_ok = result.tracker.converged and result.status == "successful"
     if not hosts_ok:
         _report_failures(ctx, result)
-    path, results = _show_report(ctx, request.artifacts_dir, started)
+    path, results = _show_report(ctx, request.artifacts_dir, before)
     if path is None:
         ctx.print(f"No verification report was written by this run (looked in {report.report_dir(request.artifacts_dir)}).")
     if result.run_dir is not None:
@@ -320,7 +322,7 @@ def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
 
 def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     request = _request(ctx, args, "playbooks/verify.yml", "verify")
-    started = time.time()
+    before = report.snapshot(request.artifacts_dir)
     result = ctx.runner().run(request, ctx.progress())
     if result.canceled:
         _cancel_message(ctx, result.tracker)
@@ -328,7 +330,7 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     hosts_ok = result.tracker.converged and result.status == "successful"
     if not hosts_ok:
         _report_failures(ctx, result)
-    path, results = _show_report(ctx, request.artifacts_dir, started)
+    path, results = _show_report(ctx, request.artifacts_dir, before)
     if path is None or results is None:
         print(
             f"kubelab: error: the verify stage wrote no report in {report.report_dir(request.artifacts_dir)}.",

@@ -39,13 +39,22 @@ def inventory_data(root: Path, inventory: Path) -> dict:
         command, cwd=root, env=playbook_env(root), capture_output=True, text=True, check=False
     )
     if proc.returncode != 0:
-        lines = [line for line in proc.stderr.splitlines() if line.strip()]
-        reason = lines[-1].strip() if lines else f"exit code {proc.returncode}"
-        raise KubelabError(f"Ansible cannot read the inventory {inventory}: {reason}")
+        raise KubelabError(f"Ansible cannot read the inventory {inventory}: {first_problem(proc.stderr, proc.returncode)}")
     try:
         return json.loads(proc.stdout)
     except ValueError:
         raise KubelabError(f"ansible-inventory printed no JSON for {inventory}.") from None
+
+
+def first_problem(stderr: str, returncode: int) -> str:
+    """The first warning or error Ansible printed, on one line."""
+    for line in stderr.splitlines():
+        line = line.strip()
+        for prefix in ("[WARNING]:", "[ERROR]:"):
+            if line.startswith(prefix):
+                return line[len(prefix):].strip()
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    return lines[-1] if lines else f"exit code {returncode}"
 
 
 def _templated(value: object) -> bool:

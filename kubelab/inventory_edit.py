@@ -79,10 +79,18 @@ def _hosts(data: dict) -> Iterator[tuple[str, dict]]:
 
 
 def _find_group(data: dict, group: str) -> dict | None:
+    """The group's mapping; an empty group (`workers:` with no value) is
+    given an empty mapping in place so hosts can be added to it."""
     for top, body in data.items():
-        for name, found in _groups(body, str(top)):
-            if name == group:
-                return found
+        if top == group and isinstance(body, dict):
+            return body
+        for _name, found in _groups(body, str(top)):
+            children = found.get("children")
+            if isinstance(children, dict) and group in children:
+                if children[group] is None:
+                    children[group] = CommentedMap()
+                if isinstance(children[group], dict):
+                    return children[group]
     return None
 
 

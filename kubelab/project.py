@@ -57,10 +57,13 @@ def ansible_playbook() -> Path:
 
 def playbook_env(root: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment for ansible-playbook: the project's ansible.cfg, the
-    environment's bin directory first on PATH, and a short allow-list."""
+    environment's bin directory first on PATH, unparsable inventories as
+    errors, and a short allow-list of the caller's variables."""
     environ = os.environ if environ is None else environ
     env = {key: environ[key] for key in PASSTHROUGH_ENV if key in environ}
     path = environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
     env["PATH"] = os.pathsep.join([str(ansible_bin_dir()), path])
     env["ANSIBLE_CONFIG"] = str(root / "ansible.cfg")
+    # An inventory Ansible cannot parse is an error, not an empty inventory.
+    env["ANSIBLE_INVENTORY_UNPARSED_FAILED"] = "True"
     return env

@@ -23,18 +23,23 @@ def report_dir(artifacts_dir: Path) -> Path:
     return artifacts_dir / "report"
 
 
-def find_report(artifacts_dir: Path, since: float | None = None) -> Path | None:
-    """The newest JSON report under <artifacts>/report/ (written at or after
-    `since`, a time.time() value, when given)."""
+def snapshot(artifacts_dir: Path) -> dict[Path, int]:
+    """The JSON reports present now, with their modification times (ns)."""
     directory = report_dir(artifacts_dir)
     if not directory.is_dir():
+        return {}
+    return {p: p.stat().st_mtime_ns for p in directory.glob("*.json") if p.is_file()}
+
+
+def find_report(artifacts_dir: Path, before: dict[Path, int] | None = None) -> Path | None:
+    """The newest JSON report under <artifacts>/report/; with `before` (a
+    snapshot taken before the run) only one this run wrote or rewrote."""
+    current = snapshot(artifacts_dir)
+    if before is not None:
+        current = {p: t for p, t in current.items() if before.get(p) != t}
+    if not current:
         return None
-    candidates = [p for p in directory.glob("*.json") if p.is_file()]
-    if since is not None:
-        candidates = [p for p in candidates if p.stat().st_mtime >= since]
-    if not candidates:
-        return None
-    return max(candidates, key=lambda p: p.stat().st_mtime)
+    return max(current, key=lambda p: current[p])
 
 
 def load_report(path: Path) -> list[dict]:

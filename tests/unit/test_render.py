@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -74,20 +75,20 @@ def test_junit_has_one_suite_per_stage(tmp_path):
     assert len(suites["pod"].findall("testcase/skipped")) == 1
 
 
-def test_find_report_takes_the_newest_written_since(tmp_path):
+def test_find_report_takes_the_newest_written_by_this_run(tmp_path):
     directory = tmp_path / "report"
     directory.mkdir()
     old = directory / "old.json"
     old.write_text("[]")
+    os.utime(old, ns=(1000, 1000))
+    before = report.snapshot(tmp_path)
+    assert report.find_report(tmp_path) == old
+    assert report.find_report(tmp_path, before=before) is None
     new = directory / "verify.json"
     new.write_text(json.dumps(RESULTS))
-    import os
-
-    os.utime(old, (1000, 1000))
-    os.utime(new, (2000, 2000))
-    assert report.find_report(tmp_path) == new
-    assert report.find_report(tmp_path, since=1500) == new
-    assert report.find_report(tmp_path, since=2500) is None
+    assert report.find_report(tmp_path, before=before) == new
+    os.utime(old, ns=(10**20, 10**20))  # rewritten by this run, and newest
+    assert report.find_report(tmp_path, before=before) == old
     assert report.find_report(tmp_path / "nowhere") is None
 
 
