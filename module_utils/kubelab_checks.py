@@ -49,12 +49,17 @@ from ansible.module_utils.kubelab_parsers import (
 
 __metaclass__ = type
 
-PASSED = "passed"
-FAILED = "failed"
-SKIPPED = "skipped"
+# verdicts (the kubelab CLI's report reader uses the same words)
+PASSED = "pass"
+FAILED = "fail"
+SKIPPED = "skip"
 TRANSIENT = (TIMEOUT, TRANSPORT)
 EXCERPT = 600
 MARKER_KEY = "kubelab-verify"
+
+# kubernetes.stream.stream swaps api_client.call_api while it opens the
+# websocket: serialize the opening (reading runs in parallel afterwards).
+_STREAM_LOCK = threading.Lock()
 
 ExecResult = collections.namedtuple("ExecResult", "stdout stderr rc error timed_out")
 ExecResult.__new__.__defaults__ = (None, False)
@@ -67,11 +72,12 @@ def _excerpt(text, limit=EXCERPT):
     return text[:limit] + "...[%d more chars]" % (len(text) - limit)
 
 
-def make_result(check_id, stage, source, target, command, expected, observed, verdict,
+def make_result(check_id, stage, source, target, request, expected, observed, verdict,
                 attempts=1, duration=0.0, stdout="", stderr="", exit_code=None, reason=None, details=None):
-    """One report entry. ``verdict`` is ``passed``, ``failed`` or ``skipped``."""
+    """One report entry. ``request`` is the command or HTTP request sent;
+    ``verdict`` is ``pass``, ``fail`` or ``skip`` (``reason`` says why)."""
     return {
-        "id": check_id, "stage": stage, "source": source, "target": target, "command": command,
+        "id": check_id, "stage": stage, "source": source, "target": target, "request": request,
         "expected": expected, "observed": observed, "verdict": verdict, "attempts": attempts,
         "duration": round(duration, 4), "stdout": _excerpt(stdout), "stderr": _excerpt(stderr),
         "exit_code": exit_code, "reason": reason, "details": details or {},
@@ -136,7 +142,9 @@ class KubeExecExecutor:
             kwargs["container"] = self.container
         out, err = [], []
         try:
-            resp = self.stream_func(self.core_v1.connect_get_namespaced_pod_exec, self.pod, self.namespace, **kwargs)
+            with _STREAM_LOCK:
+                resp = self.stream_func(self.core_v1.connect_get_namespaced_pod_exec, self.pod, self.namespace,
+                                        **kwargs)
         except Exception as exc:  # ApiException, websocket and socket errors
             return ExecResult("", "", None, "exec failed: %s" % exc, False)
         deadline = time.monotonic() + timeout
@@ -683,7 +691,8 @@ def node_checks(nodes, required_capability="NET_RAW", services=("crio", "kubelet
     """Results for every node from what the node tasks gathered.
 
     ``nodes``: ``[{"host", "crio": <crio_config_info result>, "services":
-    {"crio": "running", ...}}]``.
+    {"crio": "running", ...}}]`` (or ``service_facts`` entries keyed
+    ``crio.service``).
     """
     results = []
     for node in nodes:
@@ -704,9 +713,88 @@ def node_checks(nodes, required_capability="NET_RAW", services=("crio", "kubelet
             details={"default_capabilities": caps, "origin": origin}))
         states = node.get("services") or {}
         for svc in services:
+            # either {"crio": "running"} or service_facts' {"crio.service": {"state": "running", ...}}
             state = states.get(svc)
+            if state is None:
+                state = (states.get(svc + ".service") or {}).get("state")
             verdict = PASSED if state == "running" else FAILED
             results.append(make_result(
                 "node:%s:%s-active" % (host, svc), "node", host, "%s.service" % svc, "systemd unit state",
                 "running", state or "not found", verdict, reason=None if verdict == PASSED else "not_running"))
     return results
+
+
+# ---------------------------------------------------------------------------
+# Kubernetes API access for the modules
+# ---------------------------------------------------------------------------
+def kube_api_client(kubeconfig, context=None):
+    """An ``ApiClient`` for ``kubeconfig`` (imports the client lazily)."""
+    from kubernetes import config  # pylint: disable=import-outside-toplevel
+    return config.new_client_from_config(config_file=kubeconfig, context=context)
+
+
+def _endpoints_as_slices(endpoints_list):
+    """core/v1 Endpoints -> EndpointSlice-shaped dicts (fallback for old APIs)."""
+    slices = []
+    for ep in endpoints_list:
+        name = ep["metadata"]["name"]
+        items = []
+        for subset in ep.get("subsets") or []:
+            for ready, key in ((True, "addresses"), (False, "notReadyAddresses")):
+                for addr in subset.get(key) or []:
+                    items.append({"addresses": [addr["ip"]], "targetRef": addr.get("targetRef") or {},
+                                  "nodeName": addr.get("nodeName"), "conditions": {"ready": ready}})
+        slices.append({"metadata": {"name": name, "labels": {"kubernetes.io/service-name": name}},
+                       "endpoints": items})
+    return slices
+
+
+def fetch_objects(api_client, namespace, dns_service, dns_namespace):
+    """The plain-dict objects ``targets_from_objects`` needs, read through the API."""
+    from kubernetes import client  # pylint: disable=import-outside-toplevel
+    from kubernetes.client.rest import ApiException  # pylint: disable=import-outside-toplevel
+    core = client.CoreV1Api(api_client)
+    apps = client.AppsV1Api(api_client)
+    plain = api_client.sanitize_for_serialization
+    objs = {
+        "services": plain(core.list_namespaced_service(namespace)).get("items") or [],
+        "pods": plain(core.list_namespaced_pod(namespace)).get("items") or [],
+        "nodes": plain(core.list_node()).get("items") or [],
+        "deployments": plain(apps.list_namespaced_deployment(namespace)).get("items") or [],
+    }
+    try:
+        slices = client.DiscoveryV1Api(api_client).list_namespaced_endpoint_slice(namespace)
+        objs["endpoint_slices"] = plain(slices).get("items") or []
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        objs["endpoint_slices"] = _endpoints_as_slices(plain(core.list_namespaced_endpoints(namespace)).get("items") or [])
+    try:
+        objs["dns_service"] = plain(core.read_namespaced_service(dns_service, dns_namespace))
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+        objs["dns_service"] = None
+    return objs
+
+
+def not_ready(objs, targets, need_probe_pod):
+    """What is not ready yet: Deployments short of replicas, Services without
+    a ready endpoint, the probe pod, the cluster DNS Service."""
+    waiting = []
+    for dep in objs["deployments"]:
+        spec, status = dep.get("spec") or {}, dep.get("status") or {}
+        want = spec.get("replicas", 1)
+        have = status.get("readyReplicas") or 0
+        if have < want:
+            waiting.append("deployment %s: %d/%d ready" % (dep["metadata"]["name"], have, want))
+    for svc in targets["services"]:
+        if svc["type"] == "ExternalName":
+            continue
+        if not any(e["ready"] for e in svc["endpoints"]):
+            waiting.append("service %s: no ready endpoint" % svc["name"])
+    if need_probe_pod and not targets.get("probe_pod"):
+        waiting.append("probe pod: none ready")
+    if not targets.get("cluster_dns"):
+        waiting.append("cluster DNS service: not found")
+    return waiting
