@@ -40,7 +40,8 @@ options:
       - Cluster-wide variables to check, variable name to value (C(kubelab_kubernetes_version),
         C(crio_default_capabilities), C(crio_capabilities_dropin), C(kubelab_pod_network_cidr),
         C(kubelab_service_cidr), C(kubelab_cluster_dns), C(preflight_cgroup_v1_policy), C(preflight_allow_reboot),
-        C(node_prep_selinux_mode), C(node_prep_firewalld_*_ports), the group names). Absent variables are not checked.
+        C(node_prep_selinux_mode), C(node_prep_firewalld_*_ports), the group names). Absent variables and variables
+        whose value is null are not checked.
     type: dict
     default: {}
   platforms:
@@ -104,10 +105,17 @@ cgroup:
   returned: always
   type: dict
   sample: {"cp1": {"version": 1, "action": "tolerate", "fail_cgroupv1": false}}
+platforms:
+  description:
+    - Per-host platform from O(platforms) as kubelab reads it, C(family) (Ansible's os_family name), C(major) and
+      C(id) (os-release C(ID), lower case).
+  returned: always
+  type: dict
+  sample: {"cp1": {"family": "RedHat", "major": "8", "id": "rocky"}}
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kubelab_validate import cgroup_plan, validate
+from ansible.module_utils.kubelab_validate import cgroup_plan, platform_from_os_release, validate
 
 
 def main():
@@ -122,7 +130,8 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    settings = params["settings"]
+    # null means "not set": the role default applies and is not checked here
+    settings = dict((k, v) for k, v in params["settings"].items() if v is not None)
     problems = validate(params["groups"], params["hostvars"], settings, params["platforms"])
 
     cgroup = {}
@@ -141,12 +150,23 @@ def main():
             module.warn("host %s: %s" % (host, plan["warning"]))
         cgroup[host] = {"version": version, "action": plan["action"], "fail_cgroupv1": plan["fail_cgroupv1"]}
 
+    platforms = {}
+    for host, info in sorted(params["platforms"].items()):
+        if isinstance(info, dict) and "os_release" in info:
+            family, major, ident = platform_from_os_release(info["os_release"])
+        else:
+            info = info if isinstance(info, dict) else {}
+            family = str(info.get("os_family", ""))
+            major = str(info.get("distribution_major_version", ""))
+            ident = str(info.get("distribution", "")).lower()
+        platforms[host] = {"family": family, "major": major, "id": ident}
+
     if problems:
         module.fail_json(
             msg="kubelab preflight found %d problem(s), no host was changed:\n%s"
                 % (len(problems), "\n".join("- " + p for p in problems)),
-            changed=False, problems=problems, cgroup=cgroup)
-    module.exit_json(changed=False, problems=[], cgroup=cgroup)
+            changed=False, problems=problems, cgroup=cgroup, platforms=platforms)
+    module.exit_json(changed=False, problems=[], cgroup=cgroup, platforms=platforms)
 
 
 if __name__ == "__main__":
