@@ -450,9 +450,15 @@ http {{
     def down(self):
         start = time.monotonic()
         errors = []
+        pods = set(id(p) for p in self._pod_procs.values())
         for proc, _log in self.procs:
             if proc.poll() is None:
-                proc.terminate()
+                # unshare --fork ignores SIGTERM while it waits; SIGKILL makes
+                # it go and --kill-child takes the pod's PID 1 with it
+                if id(proc) in pods:
+                    proc.kill()
+                else:
+                    proc.terminate()
         for proc, log in self.procs:
             try:
                 proc.wait(timeout=3)
