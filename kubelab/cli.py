@@ -551,7 +551,7 @@ def main(
             root=root or project_root(),
             out=out,
             err=err,
-            runner_factory=runner_factory or (lambda r: AnsibleRunner(r)),
+            runner_factory=runner_factory or (lambda r: AnsibleRunner(r, environ)),
             environ=environ,
             commands=commands or demo_mod.Subprocesses(),
             which=which or shutil.which,

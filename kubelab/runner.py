@@ -13,8 +13,10 @@ What this module guarantees:
   name.
 - Every run gets its own artifact directory ``<artifacts>/runs/<ident>``;
   only the newest ``keep`` runs are kept.
-- Ctrl-C sets the cancel flag that ansible-runner polls; it then stops
-  ansible-playbook and the run ends with status "canceled".
+- Ctrl-C sends SIGINT to ansible-playbook, which stops its workers and their
+  module processes; if it has not exited after a grace period (or on a
+  second Ctrl-C) the cancel flag that ansible-runner polls is set and
+  ansible-runner kills its process group. The run ends "canceled".
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ import os
 import queue
 import shlex
 import shutil
+import signal
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -155,6 +159,7 @@ class AnsibleRunner:
         self.root = root
         self.environ = environ
         self.event_sink = event_sink  # sees every raw event (recording tests)
+        self.grace_seconds = 20.0  # after Ctrl-C, before ansible-playbook is killed
 
     def _config(self, request: RunRequest, ident: str, extravars_file: Path | None):
         from ansible_runner.config.runner import RunnerConfig
@@ -199,8 +204,11 @@ class AnsibleRunner:
         tracker = RunTracker()
         events: queue.Queue[dict] = queue.Queue()
         cancel = threading.Event()
+        playbook_pid: list[int] = []
 
         def on_event(event: dict) -> bool:
+            if not playbook_pid and isinstance(event.get("pid"), int):
+                playbook_pid.append(event["pid"])  # ansible-playbook's own pid
             if self.event_sink is not None:
                 self.event_sink(event)
             events.put(event)
@@ -213,30 +221,123 @@ class AnsibleRunner:
         )
         thread = threading.Thread(target=runner.run, name="kubelab-runner", daemon=True)
         thread.start()
-        interrupted = False
+        interrupted_at: float | None = None
+        spawned: dict[int, str] = {}  # ansible-playbook's process tree at Ctrl-C
         while True:
             try:
                 thread.join(0.25)
                 _drain(events, tracker, progress)
                 if not thread.is_alive():
                     break
+                if interrupted_at is not None and not cancel.is_set():
+                    if time.monotonic() - interrupted_at > self.grace_seconds:
+                        progress.message("ansible-playbook did not stop in time: killing it.")
+                        spawned.update(process_tree(playbook_pid[0]) if playbook_pid else {})
+                        cancel.set()
                 progress.update(tracker, "tick")
             except KeyboardInterrupt:
-                if not interrupted:
-                    interrupted = True
+                if interrupted_at is None:
+                    interrupted_at = time.monotonic()
+                    pid = playbook_pid[0] if playbook_pid else None
+                    spawned.update(process_tree(pid) if pid else {})
+                    if _interrupt_playbook(pid):
+                        progress.message(
+                            "Interrupted: asking ansible-playbook to stop its tasks "
+                            f"(Ctrl-C again to kill it now; killed anyway after {self.grace_seconds:.0f} s)..."
+                        )
+                    else:
+                        progress.message("Interrupted: stopping ansible-playbook...")
+                        cancel.set()
+                else:
+                    progress.message("Interrupted again: killing ansible-playbook.")
+                    if playbook_pid:
+                        spawned.update(process_tree(playbook_pid[0]))
                     cancel.set()
-                    progress.message(
-                        "Interrupted: stopping ansible-playbook (this takes a few seconds)..."
-                    )
+        if spawned:
+            stopped = terminate_leftovers(spawned)
+            if stopped:
+                progress.message(f"Stopped {stopped} process(es) that ansible-playbook left behind on this machine.")
         _drain(events, tracker, progress)
         progress.finish()
-        status = "canceled" if interrupted else (runner.status or "failed")
+        status = "canceled" if interrupted_at is not None else (runner.status or "failed")
         return RunResult(
             status=status,
             rc=runner.rc,
             tracker=tracker,
             run_dir=Path(config.artifact_dir),
         )
+
+
+def _proc_stat(pid: int) -> tuple[int, str] | None:
+    """(parent pid, start time) of a process, from /proc/PID/stat."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = text[text.rindex(")") + 2:].split()
+    return int(fields[1]), fields[19]
+
+
+def process_tree(pid: int) -> dict[int, str]:
+    """Every live descendant of pid (not pid itself), with its start time so
+    a recycled pid is never mistaken for it later."""
+    parents: dict[int, list[int]] = {}
+    starts: dict[int, str] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        stat = _proc_stat(int(entry.name))
+        if stat is None:
+            continue
+        parents.setdefault(stat[0], []).append(int(entry.name))
+        starts[int(entry.name)] = stat[1]
+    tree: dict[int, str] = {}
+    todo = list(parents.get(pid, []))
+    while todo:
+        child = todo.pop()
+        if child in tree or child not in starts:
+            continue
+        tree[child] = starts[child]
+        todo.extend(parents.get(child, []))
+    return tree
+
+
+def terminate_leftovers(spawned: dict[int, str]) -> int:
+    """SIGTERM the processes of a cancelled run that outlived ansible-playbook
+    (module processes run in their own sessions, so killing ansible-playbook's
+    process group misses them). Only the exact processes recorded, by pid and
+    start time. Returns how many were signalled."""
+    count = 0
+    for pid, start in spawned.items():
+        stat = _proc_stat(pid)
+        if stat is None or stat[1] != start:
+            continue
+        try:
+            os.kill(pid, signal.SIGTERM)
+            count += 1
+        except OSError:
+            pass
+    return count
+
+
+def _interrupt_playbook(pid: int | None) -> bool:
+    """SIGINT to ansible-playbook (as a terminal's Ctrl-C would): it stops its
+    workers and their module processes itself. ansible-runner's own cancel
+    kills the process group with SIGKILL, which orphans local module
+    processes. Returns False when there is no ansible-playbook to signal."""
+    if pid is None:
+        return False
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+    if b"ansible-playbook" not in cmdline:
+        return False
+    try:
+        os.kill(pid, signal.SIGINT)
+    except OSError:
+        return False
+    return True
 
 
 class ExtravarsPipe:
