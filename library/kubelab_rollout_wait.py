@@ -157,8 +157,8 @@ events:
 """
 
 import json
-import time
 import traceback
+from time import monotonic, sleep
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.kubelab_rollout import (
@@ -253,14 +253,14 @@ def describe_api_error(exc):
 
 
 class Waiter:
-    def __init__(self, module, api, clock=time.monotonic, sleep=time.sleep):
+    def __init__(self, module, api, clock=None, sleeper=None):
         self.module = module
         self.api = api
-        self.clock = clock
-        self.sleep = sleep
+        self.clock = clock or monotonic
+        self.sleep = sleeper or sleep
         self.params = module.params
         self.namespace = module.params["namespace"]
-        self.start = clock()
+        self.start = self.clock()
         self.deployments = {}
         self.services = {}
 

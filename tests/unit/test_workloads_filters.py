@@ -116,8 +116,6 @@ class TestCapabilityDigest:
 
 
 class TestApplyError:
-    SVC = {"kind": "Service", "metadata": {"name": "nginx-svc", "namespace": "test"}}
-
     def test_deny_service_external_ips_plugin(self):
         # The message kube-apiserver's DenyServiceExternalIPs plugin returns.
         result = {
@@ -127,11 +125,9 @@ class TestApplyError:
             "control\",\"reason\":\"Forbidden\",\"code\":403}'",
             "reason": "Forbidden",
             "status": 403,
-            "__workloads_object": self.SVC,
-            "ansible_loop_var": "__workloads_object",
         }
         text = filters.apply_error(result)
-        assert text.startswith("The cluster refused Service test/nginx-svc because it sets externalIPs")
+        assert text.startswith("The cluster refused Service nginx-svc because it sets externalIPs")
         assert "DenyServiceExternalIPs" in text
         assert "workloads_external_ips: []" in text
         assert "denied by admission control" in text
@@ -143,7 +139,7 @@ class TestApplyError:
             "externalIPs are not allowed",
             "status": 422,
         }
-        assert "externalIPs" in filters.apply_error(result)
+        assert filters.apply_error(result).startswith("The cluster refused Service nginx-svc-lb because")
 
     def test_other_failures_are_not_explained(self):
         assert filters.apply_error({"failed": True, "msg": "connection refused", "status": None}) == ""

@@ -153,19 +153,12 @@ _EXTERNAL_IP_MARKERS = ("externalip", "external ip", "external-ip")
 def apply_error(result):
     """Explain an admission refusal of externalIPs, or return ''.
 
-    result: one (loop item) result of kubernetes.core.k8s; the object it
-    applied is read from the loop variable to name it.
+    result: a failed kubernetes.core.k8s result (msg, reason, status, error).
     """
     if not isinstance(result, dict) or not result.get("failed"):
         return ""
-    obj = result.get(result.get("ansible_loop_var") or "__workloads_object") or result.get("item") or {}
-    if not isinstance(obj, dict):
-        obj = {}
-    kind = obj.get("kind") or "object"
-    meta = obj.get("metadata") or {}
-    name = "%s/%s" % (meta.get("namespace") or "-", meta.get("name") or "?")
     texts = []
-    for key in ("msg", "reason", "error", "body", "exception"):
+    for key in ("msg", "reason", "error", "body"):
         value = result.get(key)
         if value:
             texts.append(str(value))
@@ -177,14 +170,16 @@ def apply_error(result):
     code_seen = status in (403, 422, "403", "422") or re.search(r"\b(403|422)\b", text)
     if not code_seen and "forbidden" not in lowered and "denied" not in lowered:
         return ""
+    named = re.search(r'[Ss]ervices? \\*"([a-z0-9.-]+)\\*"', text)
+    what = "Service %s" % named.group(1) if named else "a Service"
     return (
-        "The cluster refused %s %s because it sets externalIPs: an admission "
+        "The cluster refused %s because it sets externalIPs: an admission "
         "control forbids Service externalIPs (for example the "
         "DenyServiceExternalIPs admission plugin, or a policy engine). Either "
         "allow externalIPs for this namespace in the cluster, or set "
         "workloads_external_ips: [] to create the Services without them. "
         "API said: %s"
-        % (kind, name, text.strip()[:500])
+        % (what, text.strip()[:500])
     )
 
 
