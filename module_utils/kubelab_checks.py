@@ -421,7 +421,10 @@ def spread_plan(pods, min_fair_fraction=0.4, budget=1e-6, max_requests=2000):
     false failure with the returned probability (union bound over pods).
     """
     if pods <= 1:
-        return 1, 1, 0.0
+        # nothing to split; still enough requests to see answers that come
+        # from a pod that is not the expected one
+        n = 10
+        return n, int(math.ceil(min_fair_fraction * n - 1e-9)), 0.0
     p = 1.0 / pods
     for n in range(pods, max_requests + 1):
         threshold = int(math.ceil(min_fair_fraction * p * n - 1e-9))
