@@ -1,0 +1,470 @@
+"""The kubeadm and kubelet stand-ins (TEST DOUBLES in
+molecule/resources/standins/pkgs/) run for real on this host: each "node" is a
+temporary root directory (KUBELAB_STANDIN_ROOT, a test-only switch), systemctl
+is played by a small script that starts the stand-in units as processes, and
+the API server is the emulator on 127.0.0.1. Loopback only.
+
+Proves the contract in pkgs/kubeadm/CONTRACT.md and pkgs/kubelet/CONTRACT.md:
+init writes a real CA and kubeconfigs and serves the API over HTTPS; the
+kubelet registers its Node; token create prints a join command whose CA hash
+is the CA's; join refuses a wrong hash, a wrong secret, an unknown token, an
+expired token and a second join; reset cleans up.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import socket
+import stat
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow]
+
+STANDINS = Path(__file__).resolve().parents[2] / "molecule" / "resources" / "standins"
+KUBEADM = STANDINS / "pkgs" / "kubeadm" / "root" / "usr" / "bin" / "kubeadm"
+KUBELET = STANDINS / "pkgs" / "kubelet" / "root" / "usr" / "bin" / "kubelet"
+APISERVER = STANDINS / "pkgs" / "kubeadm" / "root" / "usr" / "lib" / "kubelab-standins" / "kubeadm" / "kube-apiserver"
+
+# Plays systemctl for the stand-in units: what the unit files in the
+# packages would run, as processes whose pids live under the node's root.
+FAKE_SYSTEMCTL = textwrap.dedent(
+    """\
+    import os, shlex, signal, subprocess, sys, time
+    root = os.environ["KUBELAB_STANDIN_ROOT"]
+    state = os.path.join(root, "run", "fake-systemd")
+    os.makedirs(state, exist_ok=True)
+    args = [a for a in sys.argv[1:] if not a.startswith("-")]
+    verb, units = args[0], args[1:]
+    with open(os.path.join(state, "calls.log"), "a") as fh:
+        fh.write(" ".join(sys.argv[1:]) + "\\n")
+
+    def env_file(path, var):
+        try:
+            with open(root + path) as fh:
+                for line in fh:
+                    if line.startswith(var + "="):
+                        return shlex.split(line.split("=", 1)[1].strip().strip('"'))
+        except OSError:
+            pass
+        return []
+
+    def command(unit):
+        if unit.startswith("kubelet"):
+            return [sys.executable, os.environ["T_KUBELET"],
+                    "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+                    "--kubeconfig=/etc/kubernetes/kubelet.conf", "--config=/var/lib/kubelet/config.yaml"] \\
+                + env_file("/var/lib/kubelet/kubeadm-flags.env", "KUBELET_KUBEADM_ARGS") \\
+                + env_file("/etc/default/kubelet", "KUBELET_EXTRA_ARGS")
+        return [sys.executable, os.environ["T_APISERVER"]]
+
+    def stop(unit):
+        pidfile = os.path.join(state, unit + ".pid")
+        if os.path.exists(pidfile):
+            pid = int(open(pidfile).read())
+            try:
+                os.kill(pid, signal.SIGTERM)
+                for _ in range(100):
+                    os.kill(pid, 0)
+                    time.sleep(0.05)
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            os.unlink(pidfile)
+
+    def start(unit):
+        log = open(os.path.join(state, unit + ".log"), "a")
+        proc = subprocess.Popen(command(unit), stdout=log, stderr=log, start_new_session=True)
+        open(os.path.join(state, unit + ".pid"), "w").write(str(proc.pid))
+
+    for unit in units:
+        if verb in ("restart", "start") or (verb == "enable" and "--now" in sys.argv):
+            stop(unit)
+            start(unit)
+        elif verb == "stop" or (verb == "disable" and "--now" in sys.argv):
+            stop(unit)
+    """
+)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Node:
+    """A stand-in node: a root directory with what the nodes stage provides."""
+
+    def __init__(self, base: Path, name: str, systemctl: Path):
+        self.name = name
+        self.root = base / name
+        self.systemctl = systemctl
+        for d in ("etc/default", "etc/cni/net.d", "proc/sys/net/ipv4", "sys/fs/cgroup", "var/run/crio"):
+            (self.root / d).mkdir(parents=True, exist_ok=True)
+        (self.root / "proc/sys/net/ipv4/ip_forward").write_text("1\n")
+        (self.root / "sys/fs/cgroup/cgroup.controllers").write_text("cpu memory pids\n")
+        (self.root / "etc/cni/net.d/10-flannel.conflist").write_text("{}\n")
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind(str(self.root / "var/run/crio/crio.sock"))  # crio's socket, as the nodes stage leaves it
+        sock.close()
+
+    def path(self, p: str) -> Path:
+        return self.root / p.lstrip("/")
+
+    def env(self) -> dict:
+        return dict(os.environ, KUBELAB_STANDIN_ROOT=str(self.root),
+                    KUBELAB_STANDIN_SYSTEMCTL=str(self.systemctl),
+                    KUBELAB_STANDIN_DISCOVERY_TIMEOUT="10",
+                    T_KUBELET=str(KUBELET), T_APISERVER=str(APISERVER),
+                    PYTHONPATH=str(STANDINS))
+
+    def kubeadm(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, str(KUBEADM), *args], capture_output=True, text=True,
+                              env=self.env(), timeout=300, stdin=subprocess.DEVNULL)
+
+    def kubectl(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(["kubectl", "--kubeconfig", str(self.path("/etc/kubernetes/admin.conf")),
+                               "--request-timeout=10s", *args], capture_output=True, text=True, timeout=60)
+
+    def get(self, *args: str):
+        out = self.kubectl("get", *args, "-o", "json")
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout)
+
+    def service_running(self, unit: str) -> bool:
+        pidfile = self.path(f"/run/fake-systemd/{unit}.pid")
+        if not pidfile.exists():
+            return False
+        try:
+            os.kill(int(pidfile.read_text()), 0)
+            return True
+        except ProcessLookupError:
+            return False
+
+    def stop_all(self) -> None:
+        for unit in ("kubelet", "kubelab-standin-apiserver.service"):
+            subprocess.run([str(self.systemctl), "stop", unit], env=self.env(), check=False)
+
+
+def ca_hash(ca_pem: bytes) -> str:
+    """sha256 of the CA's SubjectPublicKeyInfo, computed independently of the stand-in."""
+    pub = subprocess.run(["openssl", "x509", "-noout", "-pubkey"], input=ca_pem, capture_output=True, check=True).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub, capture_output=True, check=True).stdout
+    return "sha256:" + hashlib.sha256(der).hexdigest()
+
+
+def kubeadm_config(port: int) -> str:
+    return textwrap.dedent(
+        f"""\
+        apiVersion: kubeadm.k8s.io/v1beta4
+        kind: InitConfiguration
+        bootstrapTokens:
+          - groups: [system:bootstrappers:kubeadm:default-node-token]
+            ttl: 15m
+            usages: [signing, authentication]
+        localAPIEndpoint:
+          advertiseAddress: 127.0.0.1
+          bindPort: {port}
+        nodeRegistration:
+          name: cp1
+          criSocket: unix:///var/run/crio/crio.sock
+          kubeletExtraArgs:
+            - name: node-ip
+              value: 127.0.0.1
+        ---
+        apiVersion: kubeadm.k8s.io/v1beta4
+        kind: ClusterConfiguration
+        clusterName: kubelab
+        kubernetesVersion: v1.35.0
+        networking:
+          podSubnet: 10.244.0.0/16
+          serviceSubnet: 10.96.0.0/12
+          dnsDomain: cluster.local
+        apiServer:
+          extraArgs:
+            - name: bind-address
+              value: 127.0.0.1
+          certSANs: [cp1.example.test]
+        ---
+        apiVersion: kubelet.config.k8s.io/v1beta1
+        kind: KubeletConfiguration
+        cgroupDriver: systemd
+        clusterDNS: [10.96.0.10]
+        failCgroupV1: false
+        nodeStatusUpdateFrequency: 1s
+        """
+    )
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    if shutil.which("kubectl") is None or shutil.which("openssl") is None:
+        pytest.skip("needs kubectl and openssl")
+    base = tmp_path_factory.mktemp("standin-nodes")
+    systemctl = base / "systemctl.py"
+    systemctl.write_text(FAKE_SYSTEMCTL)
+    wrapper = base / "systemctl"
+    wrapper.write_text(f"#!/bin/sh\nexec {sys.executable} {systemctl} \"$@\"\n")
+    wrapper.chmod(0o755)
+    nodes = {name: Node(base, name, wrapper) for name in ("cp1", "w1", "w2")}
+    for node in nodes.values():
+        node.systemctl = wrapper
+    port = free_port()
+    config = nodes["cp1"].path("/etc/kubernetes/kubeadm-config.yaml")
+    config.parent.mkdir(parents=True)
+    config.write_text(kubeadm_config(port))
+    yield {"nodes": nodes, "port": port, "config": "/etc/kubernetes/kubeadm-config.yaml"}
+    for node in nodes.values():
+        node.stop_all()
+
+
+def wait_for(fn, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+# The tests below run in order on one lab (module scope), like the roles would.
+
+def test_version():
+    out = subprocess.run([sys.executable, str(KUBEADM), "version", "-o", "short"], capture_output=True, text=True)
+    assert out.stdout == "v1.35.0\n"
+    out = subprocess.run([sys.executable, str(KUBELET), "--version"], capture_output=True, text=True)
+    assert out.stdout == "Kubernetes v1.35.0\n"
+
+
+def test_init_refuses_missing_or_invalid_config(lab, tmp_path):
+    cp = lab["nodes"]["cp1"]
+    missing = cp.kubeadm("init", "--config", "/etc/kubernetes/absent.yaml")
+    assert missing.returncode == 1 and "absent.yaml" in missing.stderr and "no such file" in missing.stderr.lower()
+    bad = cp.path("/etc/kubernetes/bad.yaml")
+    bad.write_text("apiVersion: kubeadm.k8s.io/v1beta9\nkind: InitConfiguration\n")
+    out = cp.kubeadm("init", "--config", "/etc/kubernetes/bad.yaml")
+    assert out.returncode == 1 and 'no kind "InitConfiguration" is registered for version "kubeadm.k8s.io/v1beta9"' in out.stderr
+    bad.write_text(kubeadm_config(1).replace("- name: node-ip\n      value: 127.0.0.1", "node-ip: 127.0.0.1"))
+    out = cp.kubeadm("init", "--config", "/etc/kubernetes/bad.yaml")
+    assert out.returncode == 1 and "kubeletExtraArgs" in out.stderr
+    bad.write_text(kubeadm_config(1).replace("v1.35.0", "v1.30.2"))
+    out = cp.kubeadm("init", "--config", "/etc/kubernetes/bad.yaml")
+    assert out.returncode == 1 and "control plane version >= 1.34.0" in out.stderr
+    assert not cp.path("/etc/kubernetes/admin.conf").exists()
+    assert not cp.path("/etc/kubernetes/pki/ca.crt").exists()
+
+
+def test_init_builds_the_control_plane(lab):
+    cp = lab["nodes"]["cp1"]
+    out = cp.kubeadm("init", "--config", lab["config"])
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "Your Kubernetes control-plane has initialized successfully!" in out.stdout
+    assert re.search(rf"kubeadm join 127\.0\.0\.1:{lab['port']} --token [a-z0-9]{{6}}\.[a-z0-9]{{16}} \\", out.stdout)
+
+    admin = cp.path("/etc/kubernetes/admin.conf")
+    assert stat.S_IMODE(admin.stat().st_mode) == 0o600
+    ca = cp.path("/etc/kubernetes/pki/ca.crt").read_bytes()
+    text = subprocess.run(["openssl", "x509", "-noout", "-text"], input=ca, capture_output=True, check=True).stdout
+    assert b"CA:TRUE" in text and b"Subject: CN = kubernetes" in text
+    serving = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(cp.path("/etc/kubernetes/pki/apiserver.crt"))],
+                             capture_output=True, check=True, text=True).stdout
+    assert "IP Address:127.0.0.1" in serving and "IP Address:10.96.0.1" in serving and "DNS:cp1.example.test" in serving
+    kubelet_cfg = cp.path("/var/lib/kubelet/config.yaml").read_text()
+    assert "failCgroupV1: false" in kubelet_cfg and "cgroupDriver: systemd" in kubelet_cfg
+    flags = cp.path("/var/lib/kubelet/kubeadm-flags.env").read_text()
+    assert "--node-ip=127.0.0.1" in flags and "--hostname-override=cp1" in flags
+    assert cp.path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists()
+    assert cp.path("/etc/kubernetes/kubelet.conf").exists()
+
+    # kubectl over HTTPS, verifying the server against the generated CA
+    node = wait_for(lambda: cp.kubectl("get", "node", "cp1", "-o", "json").returncode == 0
+                    and cp.get("node", "cp1").get("spec", {}).get("podCIDR") and cp.get("node", "cp1"),
+                    what="Node cp1 with its podCIDR")
+    assert "node-role.kubernetes.io/control-plane" in node["metadata"]["labels"]
+    assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in node["spec"]["taints"]
+    ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}
+    assert ready["Ready"] == "True"
+    assert {"type": "InternalIP", "address": "127.0.0.1"} in node["status"]["addresses"]
+    assert node["spec"]["podCIDR"] == "10.244.0.0/24"
+
+    info = cp.get("configmap", "cluster-info", "-n", "kube-public")
+    assert "kubeconfig" in info["data"]
+    assert any(k.startswith("jws-kubeconfig-") for k in info["data"])
+    dns = cp.get("service", "kube-dns", "-n", "kube-system")
+    assert dns["spec"]["clusterIP"] == "10.96.0.10"
+    assert sorted((p["port"], p["protocol"]) for p in dns["spec"]["ports"]) == [(53, "TCP"), (53, "UDP"), (9153, "TCP")]
+    assert cp.get("service", "kubernetes", "-n", "default")["spec"]["clusterIP"] == "10.96.0.1"
+
+
+def test_kubelet_heartbeats(lab):
+    cp = lab["nodes"]["cp1"]
+
+    def beat():
+        return [c["lastHeartbeatTime"] for c in cp.get("node", "cp1")["status"]["conditions"] if c["type"] == "Ready"][0]
+
+    first = beat()
+    assert wait_for(lambda: beat() != first, timeout=10, what="a newer heartbeat")
+    lease = cp.get("lease", "cp1", "-n", "kube-node-lease")
+    assert lease["spec"]["holderIdentity"] == "cp1"
+
+
+def test_second_init_is_refused(lab):
+    cp = lab["nodes"]["cp1"]
+    out = cp.kubeadm("init", "--config", lab["config"])
+    assert out.returncode == 1
+    assert "[ERROR FileAvailable--etc-kubernetes-admin.conf]" in out.stderr
+    assert f"[ERROR Port-{lab['port']}]" in out.stderr
+    assert "[ERROR DirAvailable--etc-kubernetes-manifests]" in out.stderr
+
+
+def _token(cp, ttl="10m"):
+    out = cp.kubeadm("token", "create", "--ttl", ttl, "--print-join-command")
+    assert out.returncode == 0, out.stderr
+    m = re.fullmatch(r"kubeadm join (\S+) --token (\S+) --discovery-token-ca-cert-hash (sha256:[0-9a-f]{64}) \n", out.stdout)
+    assert m, out.stdout
+    return m.groups()
+
+
+def test_token_create_prints_the_pinned_ca_hash(lab):
+    cp = lab["nodes"]["cp1"]
+    endpoint, token, ca = _token(cp)
+    assert endpoint == f"127.0.0.1:{lab['port']}"
+    assert ca == ca_hash(cp.path("/etc/kubernetes/pki/ca.crt").read_bytes())
+    token_id, secret = token.split(".")
+    stored = cp.get("secret", f"bootstrap-token-{token_id}", "-n", "kube-system")
+    data = {k: base64.b64decode(v).decode() for k, v in stored["data"].items()}
+    assert stored["type"] == "bootstrap.kubernetes.io/token"
+    assert data["token-secret"] == secret and data["usage-bootstrap-authentication"] == "true"
+    expires = time.mktime(time.strptime(data["expiration"], "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+    assert 500 < expires - time.time() <= 600
+    listed = cp.kubeadm("token", "list")
+    assert token in listed.stdout and listed.stdout.startswith("TOKEN")
+
+
+def _join(node, endpoint, token, ca):
+    return node.kubeadm("join", endpoint, "--token", token, "--discovery-token-ca-cert-hash", ca, "--node-name", node.name)
+
+
+def test_join_refuses_a_wrong_ca_hash(lab):
+    cp, w1 = lab["nodes"]["cp1"], lab["nodes"]["w1"]
+    endpoint, token, ca = _token(cp)
+    wrong = "sha256:" + hashlib.sha256(b"not the CA").hexdigest()
+    out = _join(w1, endpoint, token, wrong)
+    assert out.returncode == 1
+    assert f'none of the public keys "{ca}" are pinned' in out.stderr
+    assert not w1.path("/etc/kubernetes/kubelet.conf").exists()
+    assert not w1.path("/etc/kubernetes/pki/ca.crt").exists()
+
+
+def test_join_refuses_a_wrong_secret_and_an_unknown_token(lab):
+    cp, w1 = lab["nodes"]["cp1"], lab["nodes"]["w1"]
+    endpoint, token, ca = _token(cp)
+    forged = token.split(".")[0] + ".0123456789abcdef"
+    out = _join(w1, endpoint, forged, ca)
+    assert out.returncode == 1 and "failed to verify JWS signature" in out.stderr
+    out = _join(w1, endpoint, "zzzzzz.0123456789abcdef", ca)
+    assert out.returncode == 1
+    assert 'could not find a JWS signature in the cluster-info ConfigMap for token ID "zzzzzz"' in out.stderr
+    assert not w1.path("/etc/kubernetes/kubelet.conf").exists()
+
+
+def test_join_refuses_an_expired_token(lab):
+    cp, w1 = lab["nodes"]["cp1"], lab["nodes"]["w1"]
+    endpoint, token, ca = _token(cp, ttl="1s")
+    time.sleep(2.1)
+    out = _join(w1, endpoint, token, ca)
+    assert out.returncode == 1
+    assert f'for token ID "{token.split(".")[0]}"' in out.stderr
+    assert not w1.path("/etc/kubernetes/kubelet.conf").exists()
+
+
+def test_join_with_the_right_token_and_hash(lab):
+    cp, w1 = lab["nodes"]["cp1"], lab["nodes"]["w1"]
+    w1.path("/etc/default/kubelet").write_text("KUBELET_EXTRA_ARGS=--node-ip=127.0.0.12\n")
+    endpoint, token, ca = _token(cp)
+    out = _join(w1, endpoint, token, ca)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "This node has joined the cluster" in out.stdout
+    assert w1.path("/etc/kubernetes/pki/ca.crt").read_bytes() == cp.path("/etc/kubernetes/pki/ca.crt").read_bytes()
+    assert stat.S_IMODE(w1.path("/etc/kubernetes/kubelet.conf").stat().st_mode) == 0o600
+    assert "failCgroupV1: false" in w1.path("/var/lib/kubelet/config.yaml").read_text()
+    node = wait_for(lambda: cp.kubectl("get", "node", "w1").returncode == 0
+                    and cp.get("node", "w1").get("spec", {}).get("podCIDR") and cp.get("node", "w1"), what="Node w1")
+    assert {"type": "InternalIP", "address": "127.0.0.12"} in node["status"]["addresses"]
+    assert node["spec"]["podCIDR"] == "10.244.1.0/24"
+    assert "taints" not in node["spec"]
+    assert "node-role.kubernetes.io/control-plane" not in node["metadata"]["labels"]
+
+
+def test_second_join_is_refused(lab):
+    cp, w1 = lab["nodes"]["cp1"], lab["nodes"]["w1"]
+    endpoint, token, ca = _token(cp)
+    out = _join(w1, endpoint, token, ca)
+    assert out.returncode == 1
+    assert "[ERROR FileAvailable--etc-kubernetes-kubelet.conf]: /etc/kubernetes/kubelet.conf already exists" in out.stderr
+
+
+def test_kubelet_waits_for_its_files(lab, tmp_path):
+    w2 = lab["nodes"]["w2"]
+    out = subprocess.run([sys.executable, str(KUBELET), "--kubeconfig=/etc/kubernetes/kubelet.conf",
+                          "--config=/var/lib/kubelet/config.yaml"], env=w2.env(), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "failed to load kubelet config file" in out.stderr
+    w2.path("/var/lib/kubelet").mkdir(parents=True)
+    w2.path("/var/lib/kubelet/config.yaml").write_text("apiVersion: kubelet.config.k8s.io/v1beta1\nkind: KubeletConfiguration\n")
+    out = subprocess.run([sys.executable, str(KUBELET), "--kubeconfig=/etc/kubernetes/kubelet.conf",
+                          "--bootstrap-kubeconfig=/etc/kubernetes/bootstrap-kubelet.conf",
+                          "--config=/var/lib/kubelet/config.yaml"], env=w2.env(), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "unable to load bootstrap kubeconfig" in out.stderr
+    w2.path("/sys/fs/cgroup/cgroup.controllers").unlink()  # a cgroup v1 host
+    out = subprocess.run([sys.executable, str(KUBELET), "--config=/var/lib/kubelet/config.yaml"],
+                         env=w2.env(), capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "cgroup v1" in out.stderr
+    shutil.rmtree(w2.path("/var/lib/kubelet"))
+    w2.path("/sys/fs/cgroup/cgroup.controllers").write_text("cpu\n")
+
+
+def test_reset_worker_cleans_its_files(lab):
+    cp, w1 = lab["nodes"]["cp1"], lab["nodes"]["w1"]
+    assert w1.service_running("kubelet")
+    out = w1.kubeadm("reset", "-f")
+    assert out.returncode == 0, out.stderr
+    assert not w1.service_running("kubelet")
+    for gone in ("/etc/kubernetes/kubelet.conf", "/etc/kubernetes/pki/ca.crt", "/var/lib/kubelet/config.yaml"):
+        assert not w1.path(gone).exists(), gone
+    # like real kubeadm, reset leaves the CNI configuration to the operator
+    assert w1.path("/etc/cni/net.d/10-flannel.conflist").exists()
+    assert "does not perform cleanup of CNI plugin configuration" in out.stdout
+    # the Node object stays until someone deletes it (the reset role drains and deletes it first)
+    assert cp.kubectl("get", "node", "w1").returncode == 0
+
+
+def test_reset_control_plane_stops_the_api_and_deletes_its_state(lab):
+    cp = lab["nodes"]["cp1"]
+    old_ca = ca_hash(cp.path("/etc/kubernetes/pki/ca.crt").read_bytes())
+    out = cp.kubeadm("reset", "-f")
+    assert out.returncode == 0, out.stderr
+    assert not cp.service_running("kubelab-standin-apiserver.service")
+    assert not cp.service_running("kubelet")
+    assert list(cp.path("/var/lib/etcd").iterdir()) == []
+    assert not cp.path("/etc/kubernetes/admin.conf").exists()
+    assert not cp.path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists()
+    assert cp.path(lab["config"]).exists()  # the operator's kubeadm config is not kubeadm's to delete
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", lab["port"])) != 0
+    again = cp.kubeadm("init", "--config", lab["config"])
+    assert again.returncode == 0, again.stderr + again.stdout
+    assert ca_hash(cp.path("/etc/kubernetes/pki/ca.crt").read_bytes()) != old_ca
+    nodes = wait_for(lambda: cp.get("nodes")["items"], what="Node cp1 again")
+    assert [n["metadata"]["name"] for n in nodes] == ["cp1"]  # a fresh cluster: w1 is gone with the old state
