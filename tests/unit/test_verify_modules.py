@@ -1,0 +1,143 @@
+"""The probe modules' main(): arguments, check mode, messages (no root, no cluster)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from ansible.module_utils import kubelab_checks as c
+from ansible.module_utils.testing import patch_module_args
+
+import kubelab_http_probe
+import kubelab_pod_probe
+import kubelab_spread
+
+pytestmark = pytest.mark.unit
+
+
+def run(module, args, capsys, check_mode=False):
+    if check_mode:
+        args = dict(args, _ansible_check_mode=True)
+    with patch_module_args(args):
+        with pytest.raises(SystemExit) as exc:
+            module.main()
+    return exc.value.code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def web():
+    """A loopback web server; ``web.body`` is what it serves."""
+
+    class State:
+        body = "<title>Welcome to nginx!</title>"
+        hits = 0
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            State.hits += 1
+            data = State.body.encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    State.port = server.server_address[1]
+    yield State
+    server.shutdown()
+    server.server_close()
+
+
+def targets_for(port):
+    return {"namespace": "test", "nodes": [{"name": "n1", "addresses": ["127.0.0.1"]}],
+            "services": [{"name": "nginx-svc-np", "namespace": "test", "external_ips": [],
+                          "ports": [{"port": 8081, "protocol": "TCP", "node_port": port}],
+                          "endpoints": [], "backends": ["a"]}]}
+
+
+def test_http_probe_passes_in_check_mode(web, capsys):
+    rc, out = run(kubelab_http_probe, {"targets": targets_for(web.port)}, capsys, check_mode=True)
+    assert rc == 0 and out["changed"] is False and out["failed_checks"] == []
+    r = out["results"][0]
+    assert r["id"] == "http:nginx-svc-np:127.0.0.1:%d" % web.port
+    assert r["details"]["status"] == 200 and r["details"]["latency_ms"] >= 0
+
+
+def test_http_probe_wrong_body_fails_at_once_naming_url_expected_observed(web, capsys):
+    web.body = "<h1>It works!</h1>"
+    rc, out = run(kubelab_http_probe, {"targets": targets_for(web.port), "attempts": 3, "delay": 0}, capsys)
+    assert rc == 1
+    assert web.hits == 1  # a definite wrong answer is not retried
+    assert "GET http://127.0.0.1:%d/" % web.port in out["msg"]
+    assert "expected HTTP 200, body matches 'Welcome to nginx!'" in out["msg"]
+    assert "pattern NOT found" in out["msg"]
+
+
+def test_http_probe_refused_is_retried_and_reported_without_failing_the_task(capsys):
+    import socket
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    rc, out = run(kubelab_http_probe, {"targets": targets_for(port), "attempts": 2, "delay": 0,
+                                       "fail_on_check_failure": False}, capsys)
+    assert rc == 0
+    r = out["results"][0]
+    assert r["verdict"] == "fail" and r["attempts"] == 2 and r["reason"] == "transport_error"
+    assert out["failed_checks"] == [r["id"]]
+
+
+def test_http_probe_rejects_a_wrong_targets_dict(capsys):
+    rc, out = run(kubelab_http_probe, {"targets": {"nodes": []}}, capsys)
+    assert rc == 1 and "not a kubelab_verify_targets result" in out["msg"]
+
+
+def test_pod_probe_needs_a_probe_pod(capsys):
+    rc, out = run(kubelab_pod_probe, {"kubeconfig": "/nonexistent", "targets": {"services": [], "probe_pod": None}},
+                  capsys)
+    assert rc == 1 and "no probe_pod" in out["msg"] and "observed none" in out["msg"]
+
+
+def test_pod_probe_main_uses_the_api_executor(monkeypatch, capsys):
+    """main() wires KubeExecExecutor to the probe pod; the exec stream is faked."""
+    seen = {}
+
+    class Exec(c.KubeExecExecutor):
+        def __init__(self, core, namespace, pod, container=None):
+            seen.update(namespace=namespace, pod=pod, container=container)
+
+        def run(self, argv, timeout):
+            if argv[0] == "nslookup":
+                out = ("Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\nName:\tnginx-svc.test.svc.cluster.local\n"
+                       "Address: 10.105.132.127\n\nNon-authoritative answer:\n\n")
+                return c.ExecResult(out, "", 0, None, False)
+            return c.ExecResult("Connected to nginx-svc\n", "", 0, None, False)
+
+    monkeypatch.setattr(kubelab_pod_probe, "KubeExecExecutor", Exec)
+    monkeypatch.setattr(kubelab_pod_probe, "kube_api_client", lambda path, ctx: object())
+    targets = {"namespace": "test", "cluster_domain": "cluster.local",
+               "cluster_dns": {"name": "kube-dns", "namespace": "kube-system", "cluster_ip": "10.96.0.10", "ports": []},
+               "services": [{"name": "nginx-svc", "namespace": "test", "cluster_ip": "10.105.132.127",
+                             "ports": [{"port": 80, "protocol": "TCP"}]}],
+               "pods": [], "probe_pod": {"name": "busybox-1", "namespace": "test", "container": "busybox",
+                                         "node": "w1"}}
+    rc, out = run(kubelab_pod_probe, {"kubeconfig": "/k", "targets": targets}, capsys, check_mode=True)
+    assert rc == 0, out
+    assert seen == {"namespace": "test", "pod": "busybox-1", "container": "busybox"}
+    assert sorted(r["id"] for r in out["results"]) == ["dns:nginx-svc", "dns:nginx-svc.test.svc.cluster.local",
+                                                       "tcp:nginx-svc:80"]
+    assert out["changed"] is False
+
+
+def test_spread_rejects_a_bad_fraction(capsys):
+    rc, out = run(kubelab_spread, {"kubeconfig": "/k", "targets": {}, "min_fair_fraction": 1.5}, capsys)
+    assert rc == 1 and "min_fair_fraction" in out["msg"]
