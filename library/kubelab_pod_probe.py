@@ -22,11 +22,11 @@ description:
   - C(timeout N telnet NAME PORT </dev/null) to every TCP port of every Service by its short name, and to the
     cluster DNS Service as C(NAME.NAMESPACE:53). Connected passes; refused, bad address and unreachable fail at
     once; a timeout is retried.
-  - C(nslookup NAME) for every Service's short name and its FQDN. Passes when the answer comes from the cluster DNS
+  - "C(nslookup NAME) for every Service's short name and its FQDN. Passes when the answer comes from the cluster DNS
     Service address with the canonical name C(SVC.NS.svc.DOMAIN) and the Service's ClusterIP. Both busybox output
     formats are understood (1.28 C(Address 1: IP NAME); 1.3x C(Name:)/C(Address:), where NXDOMAIN lines for other
     search domains and an exit code 1 next to the right answer are normal). NXDOMAIN is a hard failure; a timeout is
-    retried.
+    retried."
   - The commands only read; nothing is left in the pod (C(changed=false)).
 version_added: "0.1.0"
 author: kubelab developers

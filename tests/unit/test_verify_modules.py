@@ -141,3 +141,36 @@ def test_pod_probe_main_uses_the_api_executor(monkeypatch, capsys):
 def test_spread_rejects_a_bad_fraction(capsys):
     rc, out = run(kubelab_spread, {"kubeconfig": "/k", "targets": {}, "min_fair_fraction": 1.5}, capsys)
     assert rc == 1 and "min_fair_fraction" in out["msg"]
+
+
+@pytest.mark.parametrize("name", ["kubelab_verify_targets", "kubelab_http_probe", "kubelab_spread",
+                                  "kubelab_pod_probe", "kubelab_verify_report"])
+def test_documentation_matches_the_argument_spec(name, monkeypatch):
+    import importlib
+
+    import yaml
+
+    module = importlib.import_module(name)
+    doc = yaml.safe_load(module.DOCUMENTATION)
+    yaml.safe_load(module.EXAMPLES)
+    yaml.safe_load(module.RETURN)
+    captured = {}
+
+    class Stop(Exception):
+        pass
+
+    def fake(argument_spec, supports_check_mode=False, **kwargs):
+        captured.update(spec=argument_spec, check_mode=supports_check_mode)
+        raise Stop
+
+    monkeypatch.setattr(module, "AnsibleModule", fake)
+    with pytest.raises(Stop):
+        module.main()
+    assert captured["check_mode"] is True
+    assert doc["module"] == name
+    assert sorted(doc["options"]) == sorted(captured["spec"])
+    for opt, spec in captured["spec"].items():
+        documented = doc["options"][opt]
+        assert documented.get("type", "str") == spec.get("type", "str"), opt
+        assert documented.get("default") == spec.get("default"), opt
+        assert bool(documented.get("required")) == bool(spec.get("required")), opt
