@@ -282,6 +282,12 @@ def _show_report(ctx: Context, artifacts: Path, before: dict) -> tuple[Path | No
     return path, results
 
 
+def _only_verify_failed(tracker: RunTracker) -> bool:
+    """Every failed task belongs to the verify stage: it fails the play when
+    a check fails, which is a verification failure, not a convergence one."""
+    return bool(tracker.failures) and all("verify" in f.play.lower() for f in tracker.failures)
+
+
 def converge(ctx: Context, request: RunRequest) -> tuple[int, RunResult, list[dict] | None]:
     """Run site.yml (or verify.yml) and print the summary and the report.
     Returns the exit code, the run result and the verification results."""
@@ -300,9 +306,10 @@ def converge(ctx: Context, request: RunRequest) -> tuple[int, RunResult, list[di
         ctx.print(f"No verification report was written by this run (looked in {report.report_dir(request.artifacts_dir)}).")
     if result.run_dir is not None:
         ctx.print(f"Run log: {result.run_dir}")
-    if not hosts_ok:
+    verification_failed = results is not None and not report.passed(results)
+    if not hosts_ok and not (verification_failed and _only_verify_failed(result.tracker)):
         return EXIT_FAILED, result, results
-    if results is None or not report.passed(results):
+    if results is None or verification_failed:
         if results is not None:
             print("kubelab: error: verification failed; see the FAIL lines above.", file=ctx.err, flush=True)
         return EXIT_VERIFY, result, results

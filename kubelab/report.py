@@ -3,7 +3,9 @@ by stage with failures first, the per-host recap, and JUnit XML.
 
 The report is a list of result objects with the keys id, stage, source,
 target, request, expected, observed, stdout, stderr, exit_code, attempts,
-duration and verdict ("pass", "fail" or "skip"). Missing keys are tolerated.
+duration and verdict ("pass", "fail" or "skip"), optionally reason; or the
+verify role's document {"summary": ..., "results": [...]}. Missing keys are
+tolerated.
 """
 
 from __future__ import annotations
@@ -114,6 +116,8 @@ def render_checks(results: list[dict]) -> str:
             line = f"  {mark:<4}  {what}  {_route(result)}"
             if request:
                 line += f"  [{_text(request)}]"
+            if verdict(result) == "skip" and result.get("reason"):
+                line += f"  not run: {_text(result.get('reason'))}"
             lines.append(line)
             if verdict(result) == "fail":
                 lines.append(f"          expected: {_text(result.get('expected'))}")

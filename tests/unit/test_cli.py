@@ -174,6 +174,20 @@ def test_up_with_failed_verification_exits_3(tmp_path, inventory):
     assert "verification failed" in err
 
 
+def test_failing_verify_play_is_a_verification_failure(tmp_path, inventory):
+    """roles/verify fails its play when a check fails: exit 3, not 1."""
+    code, out, err, _ = run_cli(["up", *base(tmp_path, inventory)], FakeRunner([("verify_failed", FAILING)]))
+    assert code == 3
+    assert "kubelab: error: host cp1: task 'Every check passed' (Stage verify - matrix and report) failed: " \
+        "1 of 2 checks failed: ping-pod" in err
+    assert "FAIL  ping" in out
+
+
+def test_host_failure_outside_verify_wins_over_verification(tmp_path, inventory):
+    code, _out, _err, _ = run_cli(["up", *base(tmp_path, inventory)], FakeRunner([("failed", FAILING)]))
+    assert code == 1
+
+
 def test_up_without_report_exits_3(tmp_path, inventory):
     code, out, err, _ = run_cli(["up", *base(tmp_path, inventory)], FakeRunner([("converged", None)]))
     assert code == 3

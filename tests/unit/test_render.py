@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -115,3 +116,29 @@ def test_host_summary_marks_hosts_that_did_not_converge():
     assert lines[2].split()[:6] == ["w2", "0", "0", "0", "1", "0"]
     assert lines[2].endswith("<- not converged")
     assert report.render_hosts({}) == "No host results were recorded."
+
+
+def test_renders_the_verify_roles_report(tmp_path):
+    """The document roles/verify writes (module_utils/kubelab_report.py)."""
+    from ansible.module_utils.kubelab_checks import make_result, skipped
+    from ansible.module_utils.kubelab_report import write_report
+
+    results = [
+        make_result("http nginx-svc 192.0.2.11:80", "external", "controller", "192.0.2.11:80", "GET /",
+                    "Welcome to nginx!", "connection refused", "fail", attempts=3, duration=1.2,
+                    stderr="curl: (7) refused", exit_code=7),
+        make_result("node cp1 crio", "node", "cp1", "crio", "systemctl is-active crio", "active", "active", "pass"),
+        skipped("ping busybox", "pod", "no pods in this lab"),
+    ]
+    paths = write_report(str(tmp_path / "report"), results, meta={"nodes": ["cp1"]})
+    assert report.find_report(tmp_path) == Path(paths["json"])
+    loaded = report.load_report(Path(paths["json"]))
+    assert len(loaded) == 3 and not report.passed(loaded)
+    text = report.render_checks(loaded)
+    lines = text.splitlines()
+    assert lines[0] == "== external: 0 passed, 1 failed, 0 skipped"
+    assert "          expected: Welcome to nginx!" in lines
+    assert "          observed: connection refused" in lines
+    assert "          exit code 7, attempts 3" in lines
+    assert any(l.startswith("  SKIP  ping busybox") and l.endswith("not run: no pods in this lab") for l in lines)
+    assert lines[-1] == "3 checks: 1 passed, 1 failed, 1 skipped"

@@ -25,6 +25,7 @@ from kubelab.runner import AnsibleRunner, Progress, RunRequest  # noqa: E402
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 INVENTORIES = {
     "converged": {"all": {"hosts": {"cp1": LOCAL, "w1": LOCAL}}},
+    "verify_failed": {"all": {"hosts": {"cp1": LOCAL, "w1": LOCAL}}},
     "failed": {
         "all": {
             "hosts": {
