@@ -22,9 +22,9 @@ from kubelab import inventory_check, report
 from kubelab.errors import KubelabError
 from kubelab.events import RunTracker
 from kubelab.inventory_edit import add_worker as edit_add_worker
-from kubelab.inventory_edit import check_address, check_name, inventory_file
+from kubelab.inventory_edit import check_address, check_name
 from kubelab.project import project_root
-from kubelab.runner import DEFAULT_KEEP_RUNS, AnsibleRunner, Progress, RunRequest, RunResult, Runner
+from kubelab.runner import DEFAULT_KEEP_RUNS, AnsibleRunner, Progress, Runner, RunRequest, RunResult
 
 EXIT_OK = 0
 EXIT_FAILED = 1

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-import ipaddress
 import io
+import ipaddress
 import os
 import re
 import tempfile

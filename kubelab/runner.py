@@ -82,7 +82,7 @@ class RunResult:
 
 
 class Runner(Protocol):
-    def run(self, request: RunRequest, progress: "Progress") -> RunResult: ...
+    def run(self, request: RunRequest, progress: Progress) -> RunResult: ...
 
 
 def build_cmdline(request: RunRequest, extravars_file: Path | None = None) -> list[str]:
@@ -104,7 +104,7 @@ def build_cmdline(request: RunRequest, extravars_file: Path | None = None) -> li
 
 
 def run_ident(label: str, now: datetime.datetime | None = None) -> str:
-    now = now or datetime.datetime.now(datetime.timezone.utc)
+    now = now or datetime.datetime.now(datetime.UTC)
     return f"{now.strftime('%Y%m%dT%H%M%S.%fZ')}-{label}"
 
 
@@ -352,7 +352,7 @@ class ExtravarsPipe:
         self.path: Path | None = None
         self._thread: threading.Thread | None = None
 
-    def __enter__(self) -> "ExtravarsPipe":
+    def __enter__(self) -> ExtravarsPipe:
         if not self.extravars:
             return self
         self.directory = Path(tempfile.mkdtemp(prefix="kubelab-vars-"))
@@ -387,7 +387,7 @@ class ExtravarsPipe:
             shutil.rmtree(self.directory, ignore_errors=True)
 
 
-def _drain(events: "queue.Queue[dict]", tracker: RunTracker, progress: Progress) -> None:
+def _drain(events: queue.Queue[dict], tracker: RunTracker, progress: Progress) -> None:
     while True:
         try:
             event = events.get_nowait()

@@ -6,14 +6,13 @@ tests/integration/test_cli_demo_lab.py."""
 from __future__ import annotations
 
 import io
-import json
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
+from test_cli import PASSING, FakeRunner
 
 from kubelab import cli, demo
-from test_cli import PASSING, FakeRunner
 
 pytestmark = pytest.mark.unit
 

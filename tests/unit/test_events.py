@@ -93,9 +93,9 @@ def test_progress_without_terminal_prints_plays_tasks_and_failures():
     out = io.StringIO()
     replay(load("failed"), progress=Progress(out, interactive=False))
     lines = out.getvalue().splitlines()
-    assert any(l.endswith("Stage 1 - preflight") for l in lines)
-    assert any(l.endswith("Stage 2 - nodes | Install CRI-O | 1 failed") for l in lines)
-    failed = [l for l in lines if "FAILED" in l]
+    assert any(line.endswith("Stage 1 - preflight") for line in lines)
+    assert any(line.endswith("Stage 2 - nodes | Install CRI-O | 1 failed") for line in lines)
+    failed = [line for line in lines if "FAILED" in line]
     assert len(failed) == 2
     assert "host w2: task 'Check the inventory'" in failed[0]
     assert "host w1: task 'Install CRI-O'" in failed[1]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 import xml.etree.ElementTree as ET
+from pathlib import Path
 
 import pytest
 
@@ -39,13 +39,13 @@ def test_failing_stage_comes_first_and_failures_lead_their_stage():
     assert lines[3] == "          observed: permission denied (are you root?)"
     assert "stderr:   ping: permission denied" in lines[4]
     assert "exit code 1, attempts 3" in lines[5]
-    pod_rows = [l for l in lines if l.startswith("  PASS") or l.startswith("  SKIP")]
+    pod_rows = [line for line in lines if line.startswith("  PASS") or line.startswith("  SKIP")]
     assert pod_rows[0].startswith("  PASS  dns") and pod_rows[1].startswith("  SKIP  ping-clusterip")
     ext = lines.index("== external: 1 passed, 0 failed, 0 skipped")
     assert ext > lines.index(pod_rows[1])
     assert lines[-1] == "4 checks: 2 passed, 1 failed, 1 skipped"
     # Structured values are shown as compact JSON, passes without expected/observed.
-    assert not any("expected: {" in l for l in lines)
+    assert not any("expected: {" in line for line in lines)
 
 
 def test_missing_keys_and_odd_verdicts_are_tolerated():
@@ -140,5 +140,5 @@ def test_renders_the_verify_roles_report(tmp_path):
     assert "          expected: Welcome to nginx!" in lines
     assert "          observed: connection refused" in lines
     assert "          exit code 7, attempts 3" in lines
-    assert any(l.startswith("  SKIP  ping busybox") and l.endswith("not run: no pods in this lab") for l in lines)
+    assert any(line.startswith("  SKIP  ping busybox") and line.endswith("not run: no pods in this lab") for line in lines)
     assert lines[-1] == "3 checks: 1 passed, 1 failed, 1 skipped"
