@@ -89,11 +89,12 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     default_inventory = environ.get("KUBELAB_INVENTORY")
     default_artifacts = environ.get("KUBELAB_ARTIFACTS_DIR")
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
+    inventory_only = argparse.ArgumentParser(add_help=False)
+    inventory_only.add_argument(
         "-i", "--inventory", type=Path, default=Path(default_inventory) if default_inventory else None,
         help="inventory file or directory (default: $KUBELAB_INVENTORY, else the project's inventory/lab/hosts.yml)",
     )
+    common = argparse.ArgumentParser(add_help=False, parents=[inventory_only])
     common.add_argument(
         "--artifacts-dir", type=Path, default=Path(default_artifacts) if default_artifacts else None,
         help="where run logs go and where the playbooks write the admin kubeconfig and the verification "
@@ -156,10 +157,10 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     reset = sub.add_parser(
         "reset", parents=[common], epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter,
         help="take one node or the whole lab back to clean (playbooks/reset.yml)",
-        description="Run playbooks/reset.yml for one node (--node) or for every node (--all --yes).",
+        description="Run playbooks/reset.yml for one worker (--node) or for every node (--all --yes).",
     )
     which = reset.add_mutually_exclusive_group(required=True)
-    which.add_argument("--node", metavar="NAME", help="reset this node only")
+    which.add_argument("--node", metavar="NAME", help="reset this worker only (the control plane only goes with --all)")
     which.add_argument("--all", action="store_true", help="reset every node of the inventory (needs --yes)")
     reset.add_argument("--yes", action="store_true", help="confirm --all")
     reset.set_defaults(func=cmd_reset)
@@ -186,7 +187,7 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     inventory = sub.add_parser("inventory", help="inventory tools")
     inv_sub = inventory.add_subparsers(dest="inventory_command", metavar="ACTION", required=True)
     check = inv_sub.add_parser(
-        "check", parents=[common],
+        "check", parents=[inventory_only],
         help="validate the inventory and variables without touching any host",
         description="Apply the preflight validation rules (module_utils/kubelab_validate.py) to the "
         "inventory as Ansible reads it, and print every problem at once. Exit 0 when there is none, "
