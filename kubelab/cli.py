@@ -571,6 +571,18 @@ def main(
     except KeyboardInterrupt:
         print("kubelab: interrupted.", file=err, flush=True)
         return EXIT_CANCELED
+    except OSError as exc:
+        if environ.get("KUBELAB_DEBUG"):
+            raise
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"kubelab: error: {exc.strerror or exc}{where}.", file=err, flush=True)
+        return EXIT_FAILED
+    except Exception as exc:  # a bug in kubelab: still one sentence, traceback on request
+        if environ.get("KUBELAB_DEBUG"):
+            raise
+        print(f"kubelab: internal error: {type(exc).__name__}: {exc} (set KUBELAB_DEBUG=1 for the traceback).",
+              file=err, flush=True)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

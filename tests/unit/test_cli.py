@@ -330,3 +330,24 @@ def test_add_worker_no_converge(tmp_path, inventory):
         ["add-worker", "w2", "--address", "192.0.2.12", "--no-converge", *base(tmp_path, inventory)])
     assert code == 0 and runner.requests == []
     assert "w2" in inventory.read_text()
+
+
+class BrokenRunner:
+    def __init__(self, exc):
+        self.exc = exc
+
+    def run(self, request, progress):
+        raise self.exc
+
+
+def test_unexpected_errors_are_one_line_without_traceback(tmp_path, inventory):
+    code, out, err, _ = run_cli(["up", *base(tmp_path, inventory)], BrokenRunner(RuntimeError("boom")))
+    assert code == 1
+    assert err == "kubelab: internal error: RuntimeError: boom (set KUBELAB_DEBUG=1 for the traceback).\n"
+    code, out, err, _ = run_cli(["up", *base(tmp_path, inventory)],
+                                BrokenRunner(PermissionError(13, "Permission denied", "/art/runs")))
+    assert code == 1
+    assert err == "kubelab: error: Permission denied (/art/runs).\n"
+    with pytest.raises(RuntimeError):
+        run_cli(["up", *base(tmp_path, inventory)], BrokenRunner(RuntimeError("boom")),
+                environ={"KUBELAB_DEBUG": "1"})
