@@ -81,7 +81,7 @@ options:
 requirements:
   - kubernetes (the Python client) on the host that runs the module
 notes:
-  - Run it where the kubeconfig is, usually the controller (C(delegate_to: localhost) or a play on localhost).
+  - "Run it where the kubeconfig is, usually the controller (C(delegate_to: localhost) or a play on localhost)."
   - Supports check mode; the module is read-only in any mode.
 seealso:
   - module: kubernetes.core.k8s

@@ -308,8 +308,6 @@ def run_module(kubeconfig, capsys, **args):
 def deployed(kube_api):  # noqa: F811
     """The namespace, the two Deployments and the Services, created with the
     typed client (the playbook's apply is covered above; this is faster)."""
-    import kubernetes.client
-
     core(kube_api).create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test"}})
     for name, replicas in (("nginx", 2), ("busybox", 1)):
         apps(kube_api).create_namespaced_deployment("test", {
@@ -320,10 +318,11 @@ def deployed(kube_api):  # noqa: F811
                                   "spec": {"containers": [{"name": name, "image": name}]}}},
         })
     for name, port in (("nginx-svc", 80), ("nginx-svc-lb", 8080), ("nginx-svc-np", 8081)):
-        core(kube_api).create_namespaced_service("test", kubernetes.client.V1Service(
-            metadata={"name": name, "namespace": "test"},
-            spec={"selector": {"app": "nginx"}, "ports": [{"name": "http", "port": port, "targetPort": 80}]},
-        ))
+        core(kube_api).create_namespaced_service("test", {
+            "apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": name, "namespace": "test"},
+            "spec": {"selector": {"app": "nginx"}, "ports": [{"name": "http", "port": port, "targetPort": 80}]},
+        })
     return kube_api
 
 

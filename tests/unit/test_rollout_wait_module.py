@@ -226,3 +226,20 @@ def test_unreadable_kubeconfig(monkeypatch, capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["failed"] is True
     assert out["msg"].startswith("Cannot load the kubeconfig /nonexistent/admin.conf (context (current)):")
+
+
+def test_documentation_matches_the_argument_spec():
+    import yaml
+
+    doc = yaml.safe_load(mod.DOCUMENTATION)
+    yaml.safe_load(mod.EXAMPLES)
+    ret = yaml.safe_load(mod.RETURN)
+    assert set(ret) >= {"deployments", "services", "elapsed", "pods", "events"}
+    spec = mod.argument_spec()
+    assert set(doc["options"]) == set(spec)
+    for name, option in doc["options"].items():
+        assert option["type"] == spec[name]["type"], name
+        assert option.get("default") == spec[name].get("default"), name
+        assert bool(option.get("required")) == bool(spec[name].get("required")), name
+        assert all(isinstance(line, str) for line in option["description"]), name
+    assert all(isinstance(note, str) for note in doc["notes"])
