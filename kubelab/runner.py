@@ -127,6 +127,9 @@ class Progress:
         if self.interactive:
             if change in ("play", "task", "host", "failure", "tick"):
                 line = tracker.progress_line()
+                columns = shutil.get_terminal_size((100, 24)).columns - 1
+                if len(line) > columns:  # a wrapped line cannot be rewritten in place
+                    line = line[: max(10, columns - 3)] + "..."
                 pad = max(0, self._width - len(line))
                 self.stream.write("\r" + line + " " * pad)
                 self.stream.flush()
