@@ -27,7 +27,7 @@ prog="standins/build.sh"
 PY="${KUBELAB_PYTHON:-python3}"
 CACHE="${KUBELAB_STANDINS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/kubelab-standins}"
 
-say() { printf '%s: %s\n' "$prog" "$*"; }
+say() { printf '%s: [%3ss] %s\n' "$prog" "$SECONDS" "$*"; }
 die() { printf '%s: error: %s\n' "$prog" "$*" >&2; exit 1; }
 
 [ $# -eq 1 ] || die "usage: $0 OUTDIR"
@@ -99,10 +99,19 @@ stage_package() {
   local libdir="$root/usr/lib/kubelab-standins/$NAME"
   if [ -f "$dir/vendor.txt" ] && grep -qvE '^[[:space:]]*(#|$)' "$dir/vendor.txt"; then
     say "$NAME: vendoring Python packages from vendor.txt with $PY"
-    mkdir -p "$libdir/site-packages" "$CACHE/pip"
-    "$PY" -m pip install --quiet --disable-pip-version-check --no-compile --no-warn-script-location \
-      --cache-dir "$CACHE/pip" --target "$libdir/site-packages" -r "$dir/vendor.txt" \
-      || die "$NAME: pip install -r $dir/vendor.txt failed"
+    mkdir -p "$libdir/site-packages" "$CACHE/wheels"
+    local pipopts=(--quiet --disable-pip-version-check)
+    local log="$work/pip-$NAME.log"
+    # offline from the wheel cache first; fetch into the cache only when needed
+    if ! "$PY" -m pip install "${pipopts[@]}" --root-user-action=ignore --no-compile --no-warn-script-location --no-index \
+        --find-links "$CACHE/wheels" --target "$libdir/site-packages" -r "$dir/vendor.txt" >"$log" 2>&1; then
+      say "$NAME: fetching wheels into $CACHE/wheels"
+      rm -rf "$libdir/site-packages"; mkdir -p "$libdir/site-packages"
+      "$PY" -m pip download "${pipopts[@]}" -d "$CACHE/wheels" -r "$dir/vendor.txt" >"$log" 2>&1 &&
+      "$PY" -m pip install "${pipopts[@]}" --root-user-action=ignore --no-compile --no-warn-script-location --no-index \
+        --find-links "$CACHE/wheels" --target "$libdir/site-packages" -r "$dir/vendor.txt" >"$log" 2>&1 \
+        || { cat "$log" >&2; die "$NAME: pip could not install $dir/vendor.txt"; }
+    fi
     rm -rf "$libdir/site-packages/bin"
   fi
   if [ "${WITH_KAPI:-}" = 1 ]; then
@@ -163,7 +172,7 @@ build_deb() {
     chmod 755 "$pkgroot/DEBIAN/prerm"
   fi
   mkdir -p "$debdir"
-  dpkg-deb --root-owner-group -Zxz -z6 --build "$pkgroot" "$debdir/${NAME}_$VERSION-$RELEASE.1_$arch.deb" >/dev/null \
+  dpkg-deb --root-owner-group -Zgzip -z6 --build "$pkgroot" "$debdir/${NAME}_$VERSION-$RELEASE.1_$arch.deb" >/dev/null \
     || die "$NAME: dpkg-deb failed"
   rm -rf "$pkgroot"
 }
