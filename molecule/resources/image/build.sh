@@ -1,0 +1,226 @@
+#!/usr/bin/env bash
+# Build kubelab's offline TEST node images, with no container registry:
+#
+#   localhost/kubelab-node:debian12  Debian 12 + systemd, as a Debian node
+#   localhost/kubelab-node:el8       the same Debian userland dressed as Rocky
+#                                    Linux 8.10 (dnf, rpm, firewalld, release
+#                                    files) so the RedHat-family task path runs
+#                                    for real. It is NOT an EL8 system.
+#
+# Root file systems come from debootstrap (Debian's archive is the only source)
+# and are turned into images with `podman import`. An image is rebuilt only
+# when its recipe (this directory's files) changed: the recipe hash is stored
+# in the image label kubelab.recipe.
+#
+# Usage: build.sh [all|debian12|el8] [--force]
+# Env:   KUBELAB_DEBIAN_MIRROR (default http://deb.debian.org/debian)
+#        KUBELAB_IMAGE_CACHE   (default /var/cache/kubelab-image)
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+mirror=${KUBELAB_DEBIAN_MIRROR:-http://deb.debian.org/debian}
+cache=${KUBELAB_IMAGE_CACHE:-/var/cache/kubelab-image}
+suite=bookworm
+stage_version=1
+export CONTAINERS_CONF=${CONTAINERS_CONF:-$here/../containers.conf}
+
+say() { printf '[image] %s\n' "$*"; }
+die() { printf '[image] ERROR: %s\n' "$*" >&2; exit 1; }
+
+want=all
+force=0
+for arg in "$@"; do
+  case "$arg" in
+    all|debian12|el8) want=$arg ;;
+    --force) force=1 ;;
+    -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) die "unknown argument '$arg' (expected all, debian12, el8 or --force)" ;;
+  esac
+done
+
+[ "$(id -u)" = 0 ] || die "run as root: debootstrap and rootful podman need it"
+for tool in podman runc debootstrap; do
+  command -v "$tool" >/dev/null 2>&1 ||
+    die "'$tool' is missing. Install it with: apt-get install -y podman runc debootstrap"
+done
+
+# Packages of every node. python3-apt: Ansible's apt module; openssl: the
+# kubeadm stand-in's certificates; kmod/iproute2/procps: what the roles call.
+base_pkgs=systemd,systemd-sysv,dbus,python3,python3-apt,python3-venv,iproute2,iputils-ping,procps,kmod,ca-certificates,openssl,gnupg,netbase,sudo,less
+# The EL-flavoured node adds Debian's dnf/rpm tooling and firewalld.
+el_pkgs=dnf,python3-dnf,dnf-plugins-core,rpm,createrepo-c,firewalld,python3-firewall
+
+recipe_hash() {
+  # The flavour name, the package lists and every file of this directory.
+  { echo "$1 $base_pkgs $el_pkgs $suite"; cat "$here"/build.sh "$here"/files/* 2>/dev/null; } |
+    sha256sum | cut -c1-16
+}
+
+image_current() {
+  local ref=$1 hash=$2 have
+  have=$(podman image inspect "$ref" --format '{{ index .Labels "kubelab.recipe" }}' 2>/dev/null || true)
+  [ "$have" = "$hash" ]
+}
+
+check_archive() {
+  if ! timeout 20 bash -c "exec 3<>/dev/tcp/$(echo "$mirror" | sed -E 's#^[a-z]+://([^/:]+).*#\1#')/80" 2>/dev/null; then
+    die "Debian archive $mirror cannot be reached; set KUBELAB_DEBIAN_MIRROR to a reachable mirror"
+  fi
+}
+
+bootstrap() {
+  # bootstrap DIR PACKAGES: debootstrap with a shared package cache.
+  local dir=$1 pkgs=$2 log
+  log=$(mktemp)
+  mkdir -p "$cache/debs"
+  say "debootstrap $suite into $dir (packages are cached in $cache/debs)"
+  if ! debootstrap --variant=minbase --cache-dir="$cache/debs" --include="$pkgs" \
+      "$suite" "$dir" "$mirror" >"$log" 2>&1; then
+    tail -n 20 "$log" >&2
+    rm -f "$log"
+    die "debootstrap failed (last lines above); is $mirror reachable?"
+  fi
+  rm -f "$log"
+}
+
+chroot_install() {
+  # chroot_install DIR PACKAGES: apt-get inside the new root. firewalld's
+  # dependency polkitd does not configure under debootstrap, but does here.
+  local root=$1 pkgs=$2 log
+  log=$(mktemp)
+  say "installing ${pkgs//,/ } in the root file system"
+  cp /etc/resolv.conf "$root/etc/resolv.conf"
+  printf 'deb %s %s main\n' "$mirror" "$suite" >"$root/etc/apt/sources.list"
+  mount -t proc proc "$root/proc"
+  mkdir -p "$cache/debs"
+  mount --bind "$cache/debs" "$root/var/cache/apt/archives"
+  echo force-unsafe-io >"$root/etc/dpkg/dpkg.cfg.d/kubelab-build"
+  if ! chroot "$root" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ${pkgs//,/ }" >"$log" 2>&1; then
+    umount "$root/proc" "$root/var/cache/apt/archives"
+    tail -n 20 "$log" >&2
+    rm -f "$log"
+    die "apt-get in the new root failed (last lines above)"
+  fi
+  umount "$root/proc" "$root/var/cache/apt/archives"
+  rm -f "$log" "$root/etc/resolv.conf" "$root/etc/dpkg/dpkg.cfg.d/kubelab-build"
+  touch "$root/etc/resolv.conf"
+}
+
+el_stage() {
+  cached_stage "$1" base bootstrap "$base_pkgs"
+  chroot_install "$1" "$el_pkgs"
+}
+
+cached_stage() {
+  # cached_stage DIR NAME CMD [ARGS]: run CMD DIR ARGS to fill DIR, or unpack
+  # the tarball a previous run saved for the same package lists. The
+  # customisation steps after it always run.
+  local dir=$1 name=$2 cmd=$3 key tarball
+  shift 3
+  # Bump stage_version when bootstrap/chroot_install change what they produce.
+  key=$(echo "$stage_version $name $base_pkgs $el_pkgs $suite $mirror" | sha256sum | cut -c1-16)
+  tarball="$cache/rootfs-$name-$key.tar"
+  mkdir -p "$dir" "$cache"
+  if [ -f "$tarball" ]; then
+    say "reusing the $name root file system from $tarball"
+    tar --numeric-owner -C "$dir" -xf "$tarball"
+    return
+  fi
+  "$cmd" "$dir" "$@"
+  rm -f "$cache"/rootfs-"$name"-*.tar
+  tar --numeric-owner -C "$dir" -cf "$tarball.part" . && mv "$tarball.part" "$tarball"
+}
+
+common_setup() {
+  local root=$1
+  # systemd in a container: no consoles, no udev-driven mounts, no swap.
+  for unit in getty.target console-getty.service systemd-udevd.service systemd-udev-trigger.service \
+      systemd-remount-fs.service dev-hugepages.mount sys-kernel-debug.mount swap.target \
+      apt-daily.timer apt-daily-upgrade.timer; do
+    ln -sf /dev/null "$root/etc/systemd/system/$unit"
+  done
+  : >"$root/etc/machine-id"
+  printf 'LANG=C.UTF-8\n' >"$root/etc/default/locale"
+  # Test nodes log to the journal only.
+  mkdir -p "$root/etc/systemd/journald.conf.d"
+  printf '[Journal]\nStorage=volatile\nRuntimeMaxUse=32M\n' >"$root/etc/systemd/journald.conf.d/kubelab.conf"
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/*
+  # Sources for a node that wants Debian packages (the stand-in repo is
+  # bind-mounted; nodes need no network).
+  printf 'deb %s %s main\n' "$mirror" "$suite" >"$root/etc/apt/sources.list"
+}
+
+el8_setup() {
+  local root=$1
+  # Release files of Rocky Linux 8.10: without rocky-release and the
+  # redhat-release/system-release links Ansible says os_family "Rocky Linux".
+  rm -f "$root/etc/os-release" "$root/usr/lib/os-release"
+  cp "$here/files/os-release.rocky8" "$root/usr/lib/os-release"
+  ln -s ../usr/lib/os-release "$root/etc/os-release"
+  echo "Rocky Linux release 8.10 (Green Obsidian)" >"$root/etc/rocky-release"
+  ln -sf rocky-release "$root/etc/redhat-release"
+  ln -sf rocky-release "$root/etc/system-release"
+  mkdir -p "$root/etc/yum.repos.d" "$root/etc/dnf/plugins" "$root/etc/rpm" "$root/var/lib/rpm"
+  echo '%_dbpath /var/lib/rpm' >"$root/etc/rpm/macros.dbpath"
+  cp "$here/files/dnf.conf" "$root/etc/dnf/dnf.conf"
+  # Debian's dnf ships a 'local' plugin EL8 does not have.
+  printf '[main]\nenabled=0\n' >"$root/etc/dnf/plugins/local.conf"
+  # The rpm database must know a release package and the base capabilities
+  # so that dnf can resolve dependencies (Requires: /bin/sh and friends).
+  build_shim_rpm "$root"
+  # Ansible's interpreter on this node: a Python WITHOUT dnf/firewall/selinux
+  # bindings, as python3.11 on a real EL8 (whose bindings exist only for the
+  # platform-python 3.6 that ansible-core 2.19 no longer supports).
+  chroot "$root" /usr/bin/python3 -m venv --without-pip /opt/kubelab-el8-python
+  chroot "$root" /opt/kubelab-el8-python/bin/python3 -c 'import dnf' 2>/dev/null &&
+    die "the EL8 test interpreter can import dnf; it must not"
+  # firewalld is enabled as on EL8.
+  chroot "$root" systemctl enable firewalld.service >/dev/null 2>&1 || true
+}
+
+build_shim_rpm() {
+  local root=$1 top
+  top=$(mktemp -d)
+  mkdir -p "$top"/{SPECS,RPMS,BUILD,SOURCES,SRPMS}
+  cp "$here/files/kubelab-el8-shim.spec" "$top/SPECS/"
+  chroot_path=/tmp/kubelab-shim
+  rm -rf "$root$chroot_path"
+  cp -a "$top" "$root$chroot_path"
+  chroot "$root" rpmbuild --quiet --define "_topdir $chroot_path" -bb "$chroot_path/SPECS/kubelab-el8-shim.spec" >/dev/null
+  chroot "$root" sh -c "rpm -i --nodeps $chroot_path/RPMS/noarch/*.rpm"
+  rm -rf "$root$chroot_path" "$top"
+}
+
+import_image() {
+  local root=$1 ref=$2 hash=$3
+  say "podman import -> $ref"
+  tar --numeric-owner -C "$root" -c . |
+    podman import --quiet --change 'CMD=["/sbin/init"]' --change "LABEL=kubelab.recipe=$hash" \
+      --change 'STOPSIGNAL=SIGRTMIN+3' - "$ref" >/dev/null
+}
+
+build_flavour() {
+  local flavour=$1 ref="localhost/kubelab-node:$1" hash work start
+  hash=$(recipe_hash "$flavour")
+  if [ "$force" = 0 ] && image_current "$ref" "$hash"; then
+    say "$ref is up to date (recipe $hash)"
+    return
+  fi
+  start=$(date +%s)
+  check_archive
+  work=$(mktemp -d /var/tmp/kubelab-image.XXXXXX)
+  trap 'rm -rf "$work"' RETURN
+  case "$flavour" in
+    debian12) cached_stage "$work/root" "base" bootstrap "$base_pkgs" ;;
+    el8) cached_stage "$work/root" "el" el_stage ;;
+  esac
+  common_setup "$work/root"
+  [ "$flavour" = el8 ] && el8_setup "$work/root"
+  import_image "$work/root" "$ref" "$hash"
+  say "$ref built in $(( $(date +%s) - start ))s (recipe $hash)"
+}
+
+case "$want" in
+  all) build_flavour debian12; build_flavour el8 ;;
+  *) build_flavour "$want" ;;
+esac
