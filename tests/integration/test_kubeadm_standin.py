@@ -29,6 +29,8 @@ from pathlib import Path
 
 import pytest
 
+from fixtures_kapi import kubectl_binary
+
 pytestmark = [pytest.mark.slow]
 
 STANDINS = Path(__file__).resolve().parents[2] / "molecule" / "resources" / "standins"
@@ -134,7 +136,7 @@ class Node:
                               env=self.env(), timeout=300, stdin=subprocess.DEVNULL)
 
     def kubectl(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["kubectl", "--kubeconfig", str(self.path("/etc/kubernetes/admin.conf")),
+        return subprocess.run([kubectl_binary(), "--kubeconfig", str(self.path("/etc/kubernetes/admin.conf")),
                                "--request-timeout=10s", *args], capture_output=True, text=True, timeout=60)
 
     def get(self, *args: str):
@@ -209,7 +211,7 @@ def kubeadm_config(port: int) -> str:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if shutil.which("kubectl") is None or shutil.which("openssl") is None:
+    if kubectl_binary() is None or shutil.which("openssl") is None:
         pytest.skip("needs kubectl and openssl")
     base = tmp_path_factory.mktemp("standin-nodes")
     systemctl = base / "systemctl.py"

@@ -269,3 +269,39 @@ def test_state_file_survives_restart(tmp_path):
 
     run(first, state_file=str(state))
     run(second, state_file=str(state))
+
+
+def test_table_for_nodes_and_default_kinds():
+    async def scenario(c, _):
+        node = {"metadata": {"name": "w1", "labels": {"node-role.kubernetes.io/worker": ""}},
+                "status": {"conditions": [{"type": "Ready", "status": "False"}], "nodeInfo": {"kubeletVersion": "v1.35.0"}}}
+        await _json(await c.post("/api/v1/nodes", json=node), 201)
+        accept = {"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"}
+        table = await _json(await c.get("/api/v1/nodes", headers=accept), 200)
+        assert table["kind"] == "Table"
+        names = [col["name"] for col in table["columnDefinitions"] if col["priority"] == 0]
+        assert names == ["Name", "Status", "Roles", "Age", "Version"]
+        assert table["rows"][0]["cells"][:3] == ["w1", "NotReady", "worker"]
+        assert table["rows"][0]["object"]["metadata"]["name"] == "w1"
+        ns = await _json(await c.get("/api/v1/namespaces/default", headers=accept), 200)
+        assert [col["name"] for col in ns["columnDefinitions"]] == ["Name", "Age"]
+        plain = await _json(await c.get("/api/v1/nodes"), 200)
+        assert plain["kind"] == "NodeList"
+
+    run(scenario)
+
+
+def test_protobuf_namespace_body_is_decoded():
+    from kapi import proto
+
+    def field(number, payload):
+        return bytes([number << 3 | 2, len(payload)]) + payload
+
+    meta = field(1, b"x") + field(2, b"") + field(11, field(1, b"team") + field(2, b"a"))
+    raw = field(1, meta) + field(2, b"") + field(3, field(1, b""))
+    body = proto.MAGIC + field(1, field(1, b"v1") + field(2, b"Namespace")) + field(2, raw)
+    assert proto.decode(body) == {"apiVersion": "v1", "kind": "Namespace",
+                                  "metadata": {"name": "x", "labels": {"team": "a"}}}
+    deployment = proto.MAGIC + field(1, field(1, b"apps/v1") + field(2, b"Deployment")) + field(2, field(1, meta))
+    with pytest.raises(proto.ProtoError):
+        proto.decode(deployment)

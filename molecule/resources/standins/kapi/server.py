@@ -26,7 +26,7 @@ import aiohttp.web
 import jsonpatch
 import kmock
 
-from . import merge
+from . import merge, proto, tables
 
 VERSION = {
     "major": "1",
@@ -328,13 +328,20 @@ class KapiServer:
             if method == "GET":
                 if q.get("watch") in ("true", "1"):
                     return await self._watch(request, res, namespace, q)
-                return aiohttp.web.json_response(self._list(res, namespace, q))
+                listing = self._list(res, namespace, q)
+                if _wants_table(request):
+                    return aiohttp.web.json_response(tables.table(res.kind, res.api_version, listing["items"],
+                                                                  listing["metadata"]["resourceVersion"]))
+                return aiohttp.web.json_response(listing)
             if method == "POST":
                 body = await self._body(request)
                 return aiohttp.web.json_response(self._create(res, namespace, body, q, dry_run), status=201)
             raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if method == "GET":
-            return aiohttp.web.json_response(self._present(res, self._get(res, namespace, name)))
+            obj = self._present(res, self._get(res, namespace, name))
+            if _wants_table(request) and sub is None:
+                return aiohttp.web.json_response(tables.table(res.kind, res.api_version, [obj], str(self.rv)))
+            return aiohttp.web.json_response(obj)
         if method == "PUT":
             body = await self._body(request)
             return aiohttp.web.json_response(self._update(res, namespace, name, body, sub, dry_run))
@@ -349,8 +356,10 @@ class KapiServer:
     @staticmethod
     async def _body(request: aiohttp.web.Request) -> dict[str, Any]:
         if "protobuf" in request.content_type:
-            raise ApiError(415, "UnsupportedMediaType",
-                           "protobuf request bodies are not supported by this test double (send JSON, e.g. kubectl apply)")
+            try:
+                return proto.decode(await request.read())
+            except proto.ProtoError as exc:
+                raise ApiError(415, "UnsupportedMediaType", str(exc)) from exc
         text = await request.text()
         try:
             body = json.loads(text)
@@ -666,6 +675,10 @@ class KapiServer:
         finally:
             self.watchers.discard(queue)
         return response
+
+
+def _wants_table(request: aiohttp.web.Request) -> bool:
+    return "as=Table" in request.headers.get("Accept", "")
 
 
 def _yaml_load(text: str) -> Any:
