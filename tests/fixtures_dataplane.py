@@ -56,6 +56,7 @@ FAULTS = frozenset({
 
 NODE_NET = "198.18.0"
 CTL_IP = f"{NODE_NET}.100"
+HOST_IP = f"{NODE_NET}.200"  # only with attach_host()
 NODES = {"n1": f"{NODE_NET}.11", "n2": f"{NODE_NET}.12"}
 NODE_SUBNET = {"n1": "10.244.1", "n2": "10.244.2"}
 PODS = {
@@ -214,6 +215,7 @@ class DataPlane:
         self.workdir = None
         self.applet_dir = None
         self.netns_etc = None
+        self.host_link = None
         self.setup_seconds = None
         self.teardown_seconds = None
 
@@ -446,6 +448,20 @@ http {{
             if pending:
                 time.sleep(0.01)
 
+    def attach_host(self, address=HOST_IP):
+        """Give the test process's own (root) namespace a leg on the node network.
+
+        For running ansible-playbook and the modules unchanged from the host.
+        down() deletes the host side (and with it the pair) and asserts that
+        it is gone.
+        """
+        self.host_link = f"{self.prefix}h"
+        _run("ip", "link", "add", self.host_link, "type", "veth", "peer", "name", "to-host", "netns", self.ns["sw"])
+        self._ip("sw", "link", "set", "to-host", "master", "br0", "up")
+        _run("ip", "addr", "add", f"{address}/24", "dev", self.host_link)
+        _run("ip", "link", "set", self.host_link, "up")
+        return address
+
     # ---- teardown -----------------------------------------------------
     def down(self):
         start = time.monotonic()
@@ -467,6 +483,9 @@ http {{
                 proc.wait()
             log.close()
         self.procs = []
+        if self.host_link is not None:
+            # the host side first: a deleted namespace is destroyed asynchronously
+            _run("ip", "link", "delete", self.host_link, check=False)
         for name in reversed(self.created_ns):
             res = _run("ip", "netns", "delete", name, check=False)
             if res.returncode != 0:
@@ -476,6 +495,8 @@ http {{
             shutil.rmtree(self.netns_etc)
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        if self.host_link is not None and _run("ip", "link", "show", self.host_link, check=False).returncode == 0:
+            errors.append(f"host link {self.host_link} was left behind")
         self.teardown_seconds = time.monotonic() - start
         left = [n for n in netns_list() if n.startswith(self.prefix + "-")]
         if left or errors:
