@@ -56,7 +56,7 @@ INVENTORY = {
 }
 
 
-def play(tmp_path, kubeconfig, **extra):
+def play(tmp_path, kubeconfig, *args, **extra):
     """Run playbooks/workloads.yml; return (returncode, stats for localhost, output)."""
     inv = tmp_path / "inventory.yml"
     inv.write_text(yaml.safe_dump(INVENTORY))
@@ -70,7 +70,7 @@ def play(tmp_path, kubeconfig, **extra):
         ANSIBLE_LOCAL_TEMP=str(tmp_path / "ansible-tmp"),
     )
     proc = subprocess.run(
-        [ANSIBLE_PLAYBOOK, "-i", str(inv), str(ROOT / "playbooks" / "workloads.yml"), "-e", f"@{extra_file}"],
+        [ANSIBLE_PLAYBOOK, "-i", str(inv), str(ROOT / "playbooks" / "workloads.yml"), "-e", f"@{extra_file}", *args],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
     )
     try:
@@ -129,10 +129,10 @@ def test_apply_is_idempotent_and_digest_rolls_only_busybox(kube_api, tmp_path): 
     rc, stats, data = play(tmp_path, kube_api.kubeconfig)
     assert rc == 0, failures(data)
     assert stats["changed"] >= 1
-    [(name, labels)] = changed_tasks(data)
+    assert changed_tasks(data)[0] == ("workloads : Apply the namespace", ["Namespace /test"])
+    [(name, labels)] = changed_tasks(data)[1:]
     assert sorted(labels) == sorted(
         [
-            "Namespace /test",
             "Deployment test/nginx",
             "Deployment test/busybox",
             "Service test/nginx-svc",
@@ -164,7 +164,7 @@ def test_apply_is_idempotent_and_digest_rolls_only_busybox(kube_api, tmp_path): 
     caps = ["CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE", "KILL"]
     rc, stats, data = play(tmp_path, kube_api.kubeconfig, crio_default_capabilities=caps)
     assert rc == 0, failures(data)
-    assert changed_tasks(data) == [("workloads : Apply the namespace, Deployments and Services", ["Deployment test/busybox"])]
+    assert changed_tasks(data) == [("workloads : Apply the Deployments and Services", ["Deployment test/busybox"])]
     nginx = apps(kube_api).read_namespaced_deployment("nginx", "test")
     busybox = apps(kube_api).read_namespaced_deployment("busybox", "test")
     assert busybox.spec.template.metadata.annotations[DIGEST] != digest
@@ -185,6 +185,13 @@ def test_absent_removes_the_namespace_and_is_idempotent(kube_api, tmp_path):  # 
     assert apps(kube_api).list_deployment_for_all_namespaces().items == []
     rc, stats, data = play(tmp_path, kube_api.kubeconfig, workloads_state="absent")
     assert rc == 0 and stats["changed"] == 0, changed_tasks(data)
+
+
+def test_check_mode_changes_nothing(kube_api, tmp_path):  # noqa: F811
+    rc, stats, data = play(tmp_path, kube_api.kubeconfig, "--check", workloads_wait=True)
+    assert rc == 0, failures(data)
+    assert stats["changed"] == 1  # would apply
+    assert "test" not in [ns.metadata.name for ns in core(kube_api).list_namespace().items]
 
 
 def test_missing_kubeconfig_is_a_clear_error(tmp_path):
