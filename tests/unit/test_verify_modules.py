@@ -174,3 +174,46 @@ def test_documentation_matches_the_argument_spec(name, monkeypatch):
         assert documented.get("type", "str") == spec.get("type", "str"), opt
         assert documented.get("default") == spec.get("default"), opt
         assert bool(documented.get("required")) == bool(spec.get("required")), opt
+
+
+@pytest.mark.parametrize("path", ["module_utils/kubelab_checks.py", "module_utils/kubelab_parsers.py",
+                                  "module_utils/kubelab_report.py", "library/kubelab_http_probe.py"])
+def test_node_side_code_is_python38_syntax(path):
+    """kubelab_http_probe may run on the nodes (verify_http_from_nodes): Python 3.8 grammar."""
+    import ast
+    from pathlib import Path
+
+    source = (Path(__file__).resolve().parent.parent.parent / path).read_text()
+    ast.parse(source, feature_version=(3, 8))
+
+
+def test_module_utils_run_on_python38(tmp_path):
+    """Import and use the shared code with a real Python 3.8 when one is installed."""
+    import glob
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    candidates = [shutil.which("python3.8")] + sorted(glob.glob("/root/.pyenv/versions/3.8*/bin/python"))
+    py38 = next((c for c in candidates if c), None)
+    if py38 is None:
+        pytest.skip("no Python 3.8 on this machine")
+    root = Path(__file__).resolve().parent.parent.parent
+    pkg = tmp_path / "ansible" / "module_utils"
+    pkg.mkdir(parents=True)
+    (tmp_path / "ansible" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    for name in ("kubelab_checks", "kubelab_parsers", "kubelab_report"):
+        shutil.copy(root / "module_utils" / f"{name}.py", pkg)
+    capture = root / "tests" / "data" / "captures" / "nslookup_short_ok.json"
+    code = (
+        "import json, sys; sys.path.insert(0, %r)\n"
+        "from ansible.module_utils import kubelab_checks as c, kubelab_parsers as p, kubelab_report as r\n"
+        "d = json.load(open(%r))\n"
+        "print(p.evaluate_nslookup(p.parse_nslookup(d['stdout']), '10.96.0.10',"
+        " 'nginx-svc.test.svc.cluster.local', '10.105.132.127')[0])\n"
+        "print(c.spread_plan(2, 0.4, 1e-6 / 3)[:2])\n"
+        "print(r.to_junit([c.make_result('a', 'node', 's', 't', 'r', 'e', 'o', 'fail')]).count('<failure'))\n"
+    ) % (str(tmp_path), str(capture))
+    out = subprocess.run([py38, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["ok", "(65,", "13)", "1"]
