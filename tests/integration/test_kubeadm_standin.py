@@ -282,6 +282,7 @@ def test_init_builds_the_control_plane(lab):
     assert b"CA:TRUE" in text and b"Subject: CN = kubernetes" in text
     serving = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(cp.path("/etc/kubernetes/pki/apiserver.crt"))],
                              capture_output=True, check=True, text=True).stdout
+    assert cp.get("daemonset", "kube-proxy", "-n", "kube-system")["metadata"]["name"] == "kube-proxy"
     assert "IP Address:127.0.0.1" in serving and "IP Address:10.96.0.1" in serving and "DNS:cp1.example.test" in serving
     kubelet_cfg = cp.path("/var/lib/kubelet/config.yaml").read_text()
     assert "failCgroupV1: false" in kubelet_cfg and "cgroupDriver: systemd" in kubelet_cfg
@@ -465,8 +466,11 @@ def test_reset_control_plane_stops_the_api_and_deletes_its_state(lab):
     assert cp.path(lab["config"]).exists()  # the operator's kubeadm config is not kubeadm's to delete
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", lab["port"])) != 0
-    again = cp.kubeadm("init", "--config", lab["config"])
+    again = cp.kubeadm("init", "--config", lab["config"], "--skip-phases=addon/kube-proxy")
     assert again.returncode == 0, again.stderr + again.stdout
+    assert "kube-proxy" not in again.stdout
     assert ca_hash(cp.path("/etc/kubernetes/pki/ca.crt").read_bytes()) != old_ca
     nodes = wait_for(lambda: cp.get("nodes")["items"], what="Node cp1 again")
     assert [n["metadata"]["name"] for n in nodes] == ["cp1"]  # a fresh cluster: w1 is gone with the old state
+    assert cp.kubectl("get", "daemonset", "kube-proxy", "-n", "kube-system").returncode == 1
+    assert cp.get("service", "kube-dns", "-n", "kube-system")["spec"]["clusterIP"] == "10.96.0.10"
