@@ -194,8 +194,10 @@ def test_module_utils_run_on_python38(tmp_path):
     import subprocess
     from pathlib import Path
 
-    candidates = [shutil.which("python3.8")] + sorted(glob.glob("/root/.pyenv/versions/3.8*/bin/python"))
-    py38 = next((c for c in candidates if c), None)
+    candidates = sorted(glob.glob("/root/.pyenv/versions/3.8*/bin/python")) + [shutil.which("python3.8")]
+    py38 = next((c for c in candidates
+                 if c and subprocess.run([c, "-c", "import sys; assert sys.version_info[:2] == (3, 8)"],
+                                         capture_output=True).returncode == 0), None)
     if py38 is None:
         pytest.skip("no Python 3.8 on this machine")
     root = Path(__file__).resolve().parent.parent.parent
