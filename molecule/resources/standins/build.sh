@@ -20,6 +20,8 @@
 # prepare hooks; KUBELAB_STANDINS_CACHE (default ~/.cache/kubelab-standins)
 # keeps downloads between builds; KUBELAB_STANDINS_FORCE=1 ignores the stamp.
 # Package layout: see README.md next to this script.
+# The single-quoted "$1" in generated package scripts is meant literally.
+# shellcheck disable=SC2016
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -107,10 +109,13 @@ stage_package() {
         --find-links "$CACHE/wheels" --target "$libdir/site-packages" -r "$dir/vendor.txt" >"$log" 2>&1; then
       say "$NAME: fetching wheels into $CACHE/wheels"
       rm -rf "$libdir/site-packages"; mkdir -p "$libdir/site-packages"
-      "$PY" -m pip download "${pipopts[@]}" -d "$CACHE/wheels" -r "$dir/vendor.txt" >"$log" 2>&1 &&
-      "$PY" -m pip install "${pipopts[@]}" --root-user-action=ignore --no-compile --no-warn-script-location --no-index \
-        --find-links "$CACHE/wheels" --target "$libdir/site-packages" -r "$dir/vendor.txt" >"$log" 2>&1 \
-        || { cat "$log" >&2; die "$NAME: pip could not install $dir/vendor.txt"; }
+      if ! { "$PY" -m pip download "${pipopts[@]}" -d "$CACHE/wheels" -r "$dir/vendor.txt" >"$log" 2>&1 &&
+             "$PY" -m pip install "${pipopts[@]}" --root-user-action=ignore --no-compile --no-warn-script-location \
+               --no-index --find-links "$CACHE/wheels" --target "$libdir/site-packages" -r "$dir/vendor.txt" \
+               >"$log" 2>&1; }; then
+        cat "$log" >&2
+        die "$NAME: pip could not install $dir/vendor.txt"
+      fi
     fi
     rm -rf "$libdir/site-packages/bin"
   fi
