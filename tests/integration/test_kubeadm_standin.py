@@ -452,6 +452,21 @@ def test_reset_worker_cleans_its_files(lab):
     # the Node object stays until someone deletes it (the reset role drains and deletes it first)
     assert cp.kubectl("get", "node", "w1").returncode == 0
 
+    # a fresh heartbeat: joining under the same name is refused, as kubeadm does
+    endpoint, token, ca = _token(cp)
+    out = _join(w1, endpoint, token, ca)
+    assert out.returncode == 1
+    assert 'a Node with name "w1" and status "Ready" already exists in the cluster' in out.stderr
+    assert not w1.path("/etc/kubernetes/kubelet.conf").exists()
+    # once the heartbeat is older than the node monitor grace period, the name is free again
+    stale = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 120))
+    patch = {"status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": stale}]}}
+    assert cp.kubectl("patch", "node", "w1", "--subresource=status", "-p", json.dumps(patch)).returncode == 0
+    out = _join(w1, endpoint, token, ca)
+    assert out.returncode == 0, out.stderr
+    assert w1.kubeadm("reset", "-f").returncode == 0
+    assert not w1.service_running("kubelet")
+
 
 def test_reset_control_plane_stops_the_api_and_deletes_its_state(lab):
     cp = lab["nodes"]["cp1"]
