@@ -493,6 +493,11 @@ http {{
         self.created_ns = []
         if self.netns_etc is not None and self.netns_etc.exists():
             shutil.rmtree(self.netns_etc)
+        if self.netns_etc is not None:
+            try:  # /etc/netns itself, when this left it empty
+                self.netns_etc.parent.rmdir()
+            except OSError:
+                pass
         if self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
         if self.host_link is not None and _run("ip", "link", "show", self.host_link, check=False).returncode == 0:
