@@ -388,7 +388,8 @@ def test_apt_installs_from_the_repositories_in_a_debian_node(repo):
             " > /etc/apt/sources.list.d/kubernetes.list;"
             "apt-get update", check=True)
         node.sh("DEBIAN_FRONTEND=noninteractive apt-get install -y 'cri-o=1.35.*' 'kubectl=1.35.*'", check=True)
-        assert "ii  cri-o          1.35.0-1.1" in node.sh("dpkg -l cri-o", check=True).stdout.replace("  all", "")
+        status = node.sh("dpkg-query -W -f '${Status} ${Version}' cri-o kubectl", check=True).stdout
+        assert status == "install ok installed 1.35.0-1.1" * 2, status
         _exercise_crio(node)
         node.sh("DEBIAN_FRONTEND=noninteractive apt-get remove -y cri-o", check=True)
         assert node.sh("systemctl is-active crio").stdout.strip() != "active"
