@@ -33,7 +33,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fixtures_kapi import kube_api  # noqa: F401  (pytest fixture)
+from fixtures_kapi import kube_api_module  # noqa: F401  (pytest fixture)
 
 pytestmark = [pytest.mark.slow]
 
@@ -54,6 +54,23 @@ INVENTORY = {
         }
     }
 }
+
+
+@pytest.fixture
+def kube_api(kube_api_module):  # noqa: F811
+    """The module's emulator, without the test namespace (the emulator deletes
+    a namespace's content with it, at once): every test starts clean."""
+    import kubernetes.client
+    from kubernetes.client.rest import ApiException
+
+    api = kubernetes.client.CoreV1Api(kube_api_module.client())
+    try:
+        api.delete_namespace("test")
+    except ApiException as exc:
+        if exc.status != 404:
+            raise
+    assert "test" not in [ns.metadata.name for ns in api.list_namespace().items]
+    return kube_api_module
 
 
 def play(tmp_path, kubeconfig, *args, **extra):
@@ -125,7 +142,7 @@ def core(api):
     return kubernetes.client.CoreV1Api(api.client())
 
 
-def test_apply_is_idempotent_and_digest_rolls_only_busybox(kube_api, tmp_path):  # noqa: F811
+def test_apply_is_idempotent_and_digest_rolls_only_busybox(kube_api, tmp_path):
     rc, stats, data = play(tmp_path, kube_api.kubeconfig)
     assert rc == 0, failures(data)
     assert stats["changed"] >= 1
@@ -174,7 +191,7 @@ def test_apply_is_idempotent_and_digest_rolls_only_busybox(kube_api, tmp_path): 
     assert rc == 0 and stats["changed"] == 0, changed_tasks(data)
 
 
-def test_absent_removes_the_namespace_and_is_idempotent(kube_api, tmp_path):  # noqa: F811
+def test_absent_removes_the_namespace_and_is_idempotent(kube_api, tmp_path):
     rc, _, data = play(tmp_path, kube_api.kubeconfig)
     assert rc == 0, failures(data)
     rc, stats, data = play(tmp_path, kube_api.kubeconfig, workloads_state="absent")
@@ -187,7 +204,7 @@ def test_absent_removes_the_namespace_and_is_idempotent(kube_api, tmp_path):  # 
     assert rc == 0 and stats["changed"] == 0, changed_tasks(data)
 
 
-def test_check_mode_changes_nothing(kube_api, tmp_path):  # noqa: F811
+def test_check_mode_changes_nothing(kube_api, tmp_path):
     rc, stats, data = play(tmp_path, kube_api.kubeconfig, "--check", workloads_wait=True)
     assert rc == 0, failures(data)
     assert stats["changed"] == 1  # would apply
@@ -252,7 +269,7 @@ def add_event(api, name, involved_kind, involved_name, reason, message):
     core(api).create_namespaced_event("test", body)
 
 
-def test_play_waits_for_ready_status_and_endpoints(kube_api, tmp_path):  # noqa: F811
+def test_play_waits_for_ready_status_and_endpoints(kube_api, tmp_path):
     rc, _, data = play(tmp_path, kube_api.kubeconfig)
     assert rc == 0, failures(data)
     set_deployment_status(kube_api, "nginx", ready("nginx", 2))
@@ -269,7 +286,7 @@ def test_play_waits_for_ready_status_and_endpoints(kube_api, tmp_path):  # noqa:
     assert result["services"]["nginx-svc-np"]["ready_addresses"] == ["10.244.1.15", "10.244.2.14"]
 
 
-def test_play_fails_with_pod_states_when_rollout_never_completes(kube_api, tmp_path):  # noqa: F811
+def test_play_fails_with_pod_states_when_rollout_never_completes(kube_api, tmp_path):
     rc, _, data = play(tmp_path, kube_api.kubeconfig)
     assert rc == 0, failures(data)
     set_deployment_status(kube_api, "nginx", dict(ready("nginx", 2), availableReplicas=1, readyReplicas=1))
@@ -312,7 +329,7 @@ def run_module(kubeconfig, capsys, **args):
 
 
 @pytest.fixture
-def deployed(kube_api):  # noqa: F811
+def deployed(kube_api):
     """The namespace, the two Deployments and the Services, created with the
     typed client (the playbook's apply is covered above; this is faster)."""
     core(kube_api).create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test"}})
@@ -451,7 +468,7 @@ class DenyExternalIPsProxy:
         self.thread.join(5)
 
 
-def test_denied_external_ips_are_explained(kube_api, tmp_path):  # noqa: F811
+def test_denied_external_ips_are_explained(kube_api, tmp_path):
     proxy = DenyExternalIPsProxy(kube_api.url).start()
     try:
         kubeconfig = tmp_path / "denying.conf"
