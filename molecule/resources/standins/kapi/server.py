@@ -20,6 +20,7 @@ import os
 import re
 import tempfile
 import uuid
+import warnings
 from typing import Any
 
 import aiohttp.web
@@ -153,7 +154,9 @@ class KapiServer:
     def __init__(self, state_file: str | None = None, service_cidr: str = "10.96.0.0/12",
                  node_port_range: tuple[int, int] = (30000, 32767)):
         self.emulator = kmock.KubernetesEmulator()
-        self.emulator.resources.load_bundled()
+        with warnings.catch_warnings():  # kmock 0.8 uses a deprecated importlib.resources call
+            warnings.simplefilter("ignore", DeprecationWarning)
+            self.emulator.resources.load_bundled()
         self.resources: dict[tuple[str, str, str], Resource] = {
             (r.group or "", r.version, r.plural): Resource(r, self.emulator.resources[r])
             for r in self.emulator.resources
