@@ -23,11 +23,15 @@ import socket
 import stat
 import subprocess
 import sys
+import ssl
 import textwrap
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 from fixtures_kapi import kubectl_binary
 
@@ -135,14 +139,32 @@ class Node:
         return subprocess.run([sys.executable, str(KUBEADM), *args], capture_output=True, text=True,
                               env=self.env(), timeout=300, stdin=subprocess.DEVNULL)
 
-    def kubectl(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([kubectl_binary(), "--kubeconfig", str(self.path("/etc/kubernetes/admin.conf")),
-                               "--request-timeout=10s", *args], capture_output=True, text=True, timeout=60)
+    def api(self, method: str, path: str, body=None, content_type: str = "application/json"):
+        """Call the API server as kubectl would with admin.conf: the server is
+        verified against the CA in the kubeconfig, the client cert is sent."""
+        config = yaml.safe_load(self.path("/etc/kubernetes/admin.conf").read_text())
+        cluster, user = config["clusters"][0]["cluster"], config["users"][0]["user"]
+        ctx = ssl.create_default_context(cadata=base64.b64decode(cluster["certificate-authority-data"]).decode())
+        pem = self.root / "client.pem"
+        pem.write_bytes(base64.b64decode(user["client-certificate-data"]) + base64.b64decode(user["client-key-data"]))
+        pem.chmod(0o600)
+        ctx.load_cert_chain(str(pem))
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(cluster["server"] + path, data=data, method=method,
+                                     headers={"Content-Type": content_type} if data else {})
+        try:
+            with urllib.request.urlopen(req, timeout=10, context=ctx) as resp:  # noqa: S310 - loopback only
+                return resp.status, json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"{}")
 
-    def get(self, *args: str):
-        out = self.kubectl("get", *args, "-o", "json")
-        assert out.returncode == 0, out.stderr
-        return json.loads(out.stdout)
+    def get(self, path: str):
+        """The object at PATH, or None when the API says 404."""
+        code, body = self.api("GET", path)
+        if code == 404:
+            return None
+        assert code == 200, body
+        return body
 
     def service_running(self, unit: str) -> bool:
         pidfile = self.path(f"/run/fake-systemd/{unit}.pid")
@@ -211,8 +233,8 @@ def kubeadm_config(port: int) -> str:
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory):
-    if kubectl_binary() is None or shutil.which("openssl") is None:
-        pytest.skip("needs kubectl and openssl")
+    if shutil.which("openssl") is None:
+        pytest.skip("needs the openssl CLI")
     base = tmp_path_factory.mktemp("standin-nodes")
     systemctl = base / "systemctl.py"
     systemctl.write_text(FAKE_SYSTEMCTL)
@@ -282,7 +304,7 @@ def test_init_builds_the_control_plane(lab):
     assert b"CA:TRUE" in text and b"Subject: CN = kubernetes" in text
     serving = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(cp.path("/etc/kubernetes/pki/apiserver.crt"))],
                              capture_output=True, check=True, text=True).stdout
-    assert cp.get("daemonset", "kube-proxy", "-n", "kube-system")["metadata"]["name"] == "kube-proxy"
+    assert cp.get("/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy")["metadata"]["name"] == "kube-proxy"
     assert "IP Address:127.0.0.1" in serving and "IP Address:10.96.0.1" in serving and "DNS:cp1.example.test" in serving
     kubelet_cfg = cp.path("/var/lib/kubelet/config.yaml").read_text()
     assert "failCgroupV1: false" in kubelet_cfg and "cgroupDriver: systemd" in kubelet_cfg
@@ -292,8 +314,7 @@ def test_init_builds_the_control_plane(lab):
     assert cp.path("/etc/kubernetes/kubelet.conf").exists()
 
     # kubectl over HTTPS, verifying the server against the generated CA
-    node = wait_for(lambda: cp.kubectl("get", "node", "cp1", "-o", "json").returncode == 0
-                    and cp.get("node", "cp1").get("spec", {}).get("podCIDR") and cp.get("node", "cp1"),
+    node = wait_for(lambda: (cp.get("/api/v1/nodes/cp1") or {}).get("spec", {}).get("podCIDR") and cp.get("/api/v1/nodes/cp1"),
                     what="Node cp1 with its podCIDR")
     assert "node-role.kubernetes.io/control-plane" in node["metadata"]["labels"]
     assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in node["spec"]["taints"]
@@ -302,24 +323,29 @@ def test_init_builds_the_control_plane(lab):
     assert {"type": "InternalIP", "address": "127.0.0.1"} in node["status"]["addresses"]
     assert node["spec"]["podCIDR"] == "10.244.0.0/24"
 
-    info = cp.get("configmap", "cluster-info", "-n", "kube-public")
+    if kubectl_binary():
+        listed = subprocess.run([kubectl_binary(), "--kubeconfig", str(cp.path("/etc/kubernetes/admin.conf")),
+                                 "get", "nodes"], capture_output=True, text=True, timeout=60)
+        assert listed.stdout.splitlines()[1].split()[:3] == ["cp1", "Ready", "control-plane"], listed.stderr
+
+    info = cp.get("/api/v1/namespaces/kube-public/configmaps/cluster-info")
     assert "kubeconfig" in info["data"]
     assert any(k.startswith("jws-kubeconfig-") for k in info["data"])
-    dns = cp.get("service", "kube-dns", "-n", "kube-system")
+    dns = cp.get("/api/v1/namespaces/kube-system/services/kube-dns")
     assert dns["spec"]["clusterIP"] == "10.96.0.10"
     assert sorted((p["port"], p["protocol"]) for p in dns["spec"]["ports"]) == [(53, "TCP"), (53, "UDP"), (9153, "TCP")]
-    assert cp.get("service", "kubernetes", "-n", "default")["spec"]["clusterIP"] == "10.96.0.1"
+    assert cp.get("/api/v1/namespaces/default/services/kubernetes")["spec"]["clusterIP"] == "10.96.0.1"
 
 
 def test_kubelet_heartbeats(lab):
     cp = lab["nodes"]["cp1"]
 
     def beat():
-        return [c["lastHeartbeatTime"] for c in cp.get("node", "cp1")["status"]["conditions"] if c["type"] == "Ready"][0]
+        return [c["lastHeartbeatTime"] for c in cp.get("/api/v1/nodes/cp1")["status"]["conditions"] if c["type"] == "Ready"][0]
 
     first = beat()
     assert wait_for(lambda: beat() != first, timeout=10, what="a newer heartbeat")
-    lease = cp.get("lease", "cp1", "-n", "kube-node-lease")
+    lease = cp.get("/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/cp1")
     assert lease["spec"]["holderIdentity"] == "cp1"
 
 
@@ -346,7 +372,7 @@ def test_token_create_prints_the_pinned_ca_hash(lab):
     assert endpoint == f"127.0.0.1:{lab['port']}"
     assert ca == ca_hash(cp.path("/etc/kubernetes/pki/ca.crt").read_bytes())
     token_id, secret = token.split(".")
-    stored = cp.get("secret", f"bootstrap-token-{token_id}", "-n", "kube-system")
+    stored = cp.get(f"/api/v1/namespaces/kube-system/secrets/bootstrap-token-{token_id}")
     data = {k: base64.b64decode(v).decode() for k, v in stored["data"].items()}
     assert stored["type"] == "bootstrap.kubernetes.io/token"
     assert data["token-secret"] == secret and data["usage-bootstrap-authentication"] == "true"
@@ -403,8 +429,8 @@ def test_join_with_the_right_token_and_hash(lab):
     assert w1.path("/etc/kubernetes/pki/ca.crt").read_bytes() == cp.path("/etc/kubernetes/pki/ca.crt").read_bytes()
     assert stat.S_IMODE(w1.path("/etc/kubernetes/kubelet.conf").stat().st_mode) == 0o600
     assert "failCgroupV1: false" in w1.path("/var/lib/kubelet/config.yaml").read_text()
-    node = wait_for(lambda: cp.kubectl("get", "node", "w1").returncode == 0
-                    and cp.get("node", "w1").get("spec", {}).get("podCIDR") and cp.get("node", "w1"), what="Node w1")
+    node = wait_for(lambda: (cp.get("/api/v1/nodes/w1") or {}).get("spec", {}).get("podCIDR") and cp.get("/api/v1/nodes/w1"),
+                    what="Node w1")
     assert {"type": "InternalIP", "address": "127.0.0.12"} in node["status"]["addresses"]
     assert node["spec"]["podCIDR"] == "10.244.1.0/24"
     assert "taints" not in node["spec"]
@@ -450,7 +476,7 @@ def test_reset_worker_cleans_its_files(lab):
     assert w1.path("/etc/cni/net.d/10-flannel.conflist").exists()
     assert "does not perform cleanup of CNI plugin configuration" in out.stdout
     # the Node object stays until someone deletes it (the reset role drains and deletes it first)
-    assert cp.kubectl("get", "node", "w1").returncode == 0
+    assert cp.get("/api/v1/nodes/w1") is not None
 
     # a fresh heartbeat: joining under the same name is refused, as kubeadm does
     endpoint, token, ca = _token(cp)
@@ -461,7 +487,7 @@ def test_reset_worker_cleans_its_files(lab):
     # once the heartbeat is older than the node monitor grace period, the name is free again
     stale = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - 120))
     patch = {"status": {"conditions": [{"type": "Ready", "status": "True", "lastHeartbeatTime": stale}]}}
-    assert cp.kubectl("patch", "node", "w1", "--subresource=status", "-p", json.dumps(patch)).returncode == 0
+    assert cp.api("PATCH", "/api/v1/nodes/w1/status", patch, "application/strategic-merge-patch+json")[0] == 200
     out = _join(w1, endpoint, token, ca)
     assert out.returncode == 0, out.stderr
     assert w1.kubeadm("reset", "-f").returncode == 0
@@ -485,7 +511,7 @@ def test_reset_control_plane_stops_the_api_and_deletes_its_state(lab):
     assert again.returncode == 0, again.stderr + again.stdout
     assert "kube-proxy" not in again.stdout
     assert ca_hash(cp.path("/etc/kubernetes/pki/ca.crt").read_bytes()) != old_ca
-    nodes = wait_for(lambda: cp.get("nodes")["items"], what="Node cp1 again")
+    nodes = wait_for(lambda: cp.get("/api/v1/nodes")["items"], what="Node cp1 again")
     assert [n["metadata"]["name"] for n in nodes] == ["cp1"]  # a fresh cluster: w1 is gone with the old state
-    assert cp.kubectl("get", "daemonset", "kube-proxy", "-n", "kube-system").returncode == 1
-    assert cp.get("service", "kube-dns", "-n", "kube-system")["spec"]["clusterIP"] == "10.96.0.10"
+    assert cp.get("/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy") is None
+    assert cp.get("/api/v1/namespaces/kube-system/services/kube-dns")["spec"]["clusterIP"] == "10.96.0.10"
