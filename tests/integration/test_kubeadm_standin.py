@@ -35,7 +35,7 @@ import yaml
 
 from fixtures_kapi import kubectl_binary
 
-pytestmark = [pytest.mark.slow]
+pytestmark = [pytest.mark.slow, pytest.mark.root]  # kubeadm preflight IsPrivilegedUser
 
 STANDINS = Path(__file__).resolve().parents[2] / "molecule" / "resources" / "standins"
 KUBEADM = STANDINS / "pkgs" / "kubeadm" / "root" / "usr" / "bin" / "kubeadm"
