@@ -294,3 +294,16 @@ def test_module_rejects_bad_cgroup_version(capsys):
     code, out = _run_module(capsys, data)
     assert code == 1
     assert out["problems"] == ["host cp1: cgroup version 3 is neither 1 nor 2"]
+
+
+def test_module_reports_platforms_and_ignores_null_settings(capsys):
+    data = good()
+    # null = not set: the role default applies and is not checked here
+    data["settings"]["crio_default_capabilities"] = None
+    data["platforms"]["w1"] = {"os_family": "RedHat", "distribution": "AlmaLinux",
+                               "distribution_major_version": "9"}
+    code, out = _run_module(capsys, data)
+    assert code == 0
+    assert out["platforms"] == {"cp1": {"family": "RedHat", "major": "8", "id": "rocky"},
+                                "w1": {"family": "RedHat", "major": "9", "id": "almalinux"},
+                                "w2": {"family": "Debian", "major": "12", "id": "debian"}}
