@@ -141,6 +141,11 @@ files:
   type: list
   elements: str
   sample: [/etc/crio/crio.conf, /etc/crio/crio.conf.d/10-crio.conf, /etc/crio/crio.conf.d/default_capabilities.conf]
+checksums:
+  description: SHA-1 of each file in RV(files) (lets a caller skip rewriting a file that is already right).
+  returned: always
+  type: dict
+  sample: {/etc/crio/crio.conf.d/default_capabilities.conf: 3f786850e387550fdab836ed7e6dc881de23001b}
 file_errors:
   description: Files that could not be read as TOML (crio would refuse them), with the reason.
   returned: always
@@ -160,6 +165,7 @@ config:
   type: dict
 """
 
+import hashlib
 import os
 import time
 
@@ -179,15 +185,17 @@ from ansible.module_utils.kubelab_crio import (
 def read_files(config_path, config_dir):
     parsed = []
     errors = []
+    checksums = {}
     for path in config_files(config_path, config_dir):
         try:
             with open(path, "rb") as handle:
-                text = handle.read().decode("utf-8")
-            parsed.append((path, parse_toml(text)))
+                data = handle.read()
+            checksums[path] = hashlib.sha1(data).hexdigest()
+            parsed.append((path, parse_toml(data.decode("utf-8"))))
         except (IOError, OSError, UnicodeDecodeError, TomlError) as exc:
             errors.append({"path": path, "error": to_native(exc)})
             parsed.append((path, {}))
-    return parsed, errors
+    return parsed, errors, checksums
 
 
 def effective_from_daemon(module, crio, socket, timeout):
@@ -239,7 +247,7 @@ def main():
         supports_check_mode=True,
     )
     params = module.params
-    parsed, errors = read_files(params["config_path"], params["config_dir"])
+    parsed, errors, checksums = read_files(params["config_path"], params["config_dir"])
     origins = compute_origins(parsed)
 
     shadowed = {}
@@ -266,6 +274,7 @@ def main():
         origin=origin,
         origins=origins,
         files=[path for path, _data in parsed],
+        checksums=checksums,
         file_errors=errors,
         shadowed=shadowed,
         config=effective,

@@ -4,6 +4,7 @@ and the crio_config_info module against a crio command faked at run_command.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tomllib
@@ -288,6 +289,7 @@ def test_module_daemon_source(monkeypatch, capsys, tmp_path):
     assert out["origin"]["pause_image"] == conf
     assert out["shadowed"] == {OPT: [confd + "/zz.conf"]}
     assert out["files"] == [conf, confd + "/default_capabilities.conf", confd + "/zz.conf"]
+    assert out["checksums"][confd + "/default_capabilities.conf"] == hashlib.sha1(WRITEUP_DROPIN.encode()).hexdigest()
     assert out["config"]["crio"]["runtime"]["runtimes"]["crun"]["allowed_annotations"] == [
         "io.containers.trace-syscall"]
 
