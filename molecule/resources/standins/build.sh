@@ -10,7 +10,7 @@
 # deb/: flat apt repository (Packages(.gz), Release, InRelease, Release.gpg,
 # Release.key); rpm/: createrepo_c repository with signed packages,
 # repodata/repomd.xml.asc and repodata/repomd.xml.key. Everything is signed
-# with a throw-away GPG key made by this build in a temporary GNUPGHOME.
+# with a throw-away GPG key made by the first build (kept next to OUTDIR).
 #
 # Reuse: OUTDIR/.standins-stamp holds a hash of everything under
 # molecule/resources/standins/ (this script included); when it matches, the
@@ -289,10 +289,20 @@ trap cleanup EXIT
 mkdir -m 700 "$GNUPGHOME"
 
 say "building stand-in repositories into $OUT (stamp ${stamp:0:12})"
-say "generating a throw-away signing key in a temporary GNUPGHOME"
-gpg --batch --quiet --passphrase '' --quick-gen-key \
-  "kubelab stand-in repositories (TEST ONLY) <standins@kubelab.invalid>" rsa3072 sign 1y 2>/dev/null \
-  || die "gpg could not generate the throw-away key"
+# The throw-away key outlives a rebuild (kept beside the repositories in
+# .OUTDIR-signing-key.asc next to OUTDIR, not inside it: OUTDIR is mounted
+# into the test nodes), as a real repository keeps its key: nodes that trust
+# it stay unchanged when the packages are rebuilt.
+keyfile="$(dirname "$OUT")/.$(basename "$OUT")-signing-key.asc"
+if [ -s "$keyfile" ] && gpg --batch --quiet --import "$keyfile" 2>/dev/null; then
+  say "reusing the throw-away signing key from $keyfile"
+else
+  say "generating a throw-away signing key in a temporary GNUPGHOME"
+  gpg --batch --quiet --passphrase '' --quick-gen-key \
+    "kubelab stand-in repositories (TEST ONLY) <standins@kubelab.invalid>" rsa3072 sign 1y 2>/dev/null \
+    || die "gpg could not generate the throw-away key"
+  (umask 077 && gpg --batch --quiet --armor --export-secret-keys >"$keyfile")
+fi
 KEYID="$(gpg --batch --with-colons --list-secret-keys 2>/dev/null | awk -F: '/^fpr:/ {print $10; exit}')"
 [ -n "$KEYID" ] || die "no key fingerprint after key generation"
 
