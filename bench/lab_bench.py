@@ -48,6 +48,7 @@ VENV_BIN = Path("/work/venv/bin")
 LAB_NAME = "kubelab-bench"
 NODE_PREFIX = "kubelab-b-"
 FLAVOURS = ("el8", "debian12")
+HEARTBEAT = 60  # seconds between "still running" lines
 
 
 # --------------------------------------------------------------------------
@@ -275,12 +276,27 @@ class Bench:
         (seconds, CompletedProcess)."""
         self.step += 1
         log = self.work / ("%03d-%s" % (self.step, re.sub(r"[^A-Za-z0-9_.-]+", "_", label)))
-        start = time.monotonic()
-        proc = subprocess.run([str(c) for c in cmd], cwd=ROOT, env=env or self.env,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        seconds = time.monotonic() - start
-        Path(str(log) + ".out").write_text(proc.stdout)
-        Path(str(log) + ".err").write_text(proc.stderr)
+        out_path, err_path = Path(str(log) + ".out"), Path(str(log) + ".err")
+        with open(out_path, "w") as out, open(err_path, "w") as err:
+            start = time.monotonic()
+            child = subprocess.Popen([str(c) for c in cmd], cwd=ROOT, env=env or self.env, stdout=out, stderr=err)
+            try:
+                while True:
+                    try:
+                        rc = child.wait(timeout=HEARTBEAT)
+                        break
+                    except subprocess.TimeoutExpired:
+                        progress("  ... %s still running (%.0f s)" % (label, time.monotonic() - start))
+            except BaseException:
+                child.terminate()
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                    child.wait()
+                raise
+            seconds = time.monotonic() - start
+        proc = subprocess.CompletedProcess(cmd, rc, out_path.read_text(), err_path.read_text())
         if check and proc.returncode != 0:
             raise StepFailed("%s failed (rc=%d, %.1f s); logs: %s.out/.err\n%s" % (
                 label, proc.returncode, seconds, log, proc.stderr[-2000:] or proc.stdout[-2000:]))
