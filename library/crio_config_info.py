@@ -14,14 +14,14 @@ short_description: Report CRI-O's effective runtime settings and which file set 
 description:
   - Returns CRI-O's effective default capabilities, cgroup manager and pause image, as crio itself reports them,
     and for each of them the configuration file that set it.
-  - With O(source=daemon) the values come from the running daemon (C(crio status config), through its socket): what
-    new containers get. With O(source=files) they come from C(crio config), the merge of the files on disk now (which
+  - With O(source=daemon) the values come from the running daemon (C(crio status config), through its socket), which is
+    what new containers get. With O(source=files) they come from C(crio config), the merge of the files on disk now (which
     the daemon only uses after a restart). With O(source=none) crio is not run at all (for example before it is
     installed) and only the files are read.
   - The origin of every option is computed by reading C(/etc/crio/crio.conf) and then every file below
     C(/etc/crio/crio.conf.d) in lexical order, the way crio does (a later file replaces the whole option).
   - With O(dropin) and O(options) it also reports which files read after that drop-in set the same options
-    (RV(shadowed)): such a file would override the drop-in.
+    (RV(shadowed)); such a file would override the drop-in.
   - Inspect-only; never changes anything.
 version_added: "0.1.0"
 author: kubelab developers
@@ -68,7 +68,7 @@ options:
     elements: str
     default: []
 notes:
-  - Supports check mode: it runs the same read-only commands in check mode.
+  - Supports check mode; it runs the same read-only commands in check mode.
   - Needs no TOML library on the node (uses C(tomllib) when the node's Python has it).
 seealso:
   - name: crio.conf.d(5)

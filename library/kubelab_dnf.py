@@ -14,10 +14,10 @@ short_description: Install pinned RPM packages and version-lock them with the dn
 description:
   - Makes sure packages are installed at a version matching a pattern and, optionally, locked at that version with
     the dnf versionlock plugin.
-  - Works through the C(rpm) and C(dnf) command-line tools only, so it needs no dnf Python bindings. That is what EL8
-    needs: ansible-core 2.19 runs modules with Python 3.8 or later (for example python3.11), while EL8's dnf bindings
+  - Works through the C(rpm) and C(dnf) command-line tools only, so it needs no dnf Python bindings. On EL8 this matters, because
+    ansible-core 2.19 runs modules with Python 3.8 or later (for example python3.11), while EL8's dnf bindings
     exist only for platform-python 3.6, so M(ansible.builtin.dnf) cannot work there.
-  - Idempotent and honest: it reads the installed versions (C(rpm -q)) and the lock list first, runs only the commands
+  - Idempotent and honest. It reads the installed versions (C(rpm -q)) and the lock list first, runs only the commands
     that are needed, and reports V(changed) only when it ran one. In check mode it runs nothing and returns the
     commands it would run.
 version_added: "0.1.0"

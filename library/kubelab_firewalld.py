@@ -14,7 +14,7 @@ short_description: Open ports in firewalld, permanently and at runtime, with the
 description:
   - Makes sure the given ports are open in a firewalld zone both in the permanent configuration and in the running
     firewall, without a reload (so established connections and runtime-only rules stay).
-  - Uses only the C(firewall-cmd) command, so it needs no firewalld Python bindings. That is what EL8 needs: ansible-core
+  - Uses only the C(firewall-cmd) command, so it needs no firewalld Python bindings. On EL8 this matters, because ansible-core
     2.19 runs modules with Python 3.8 or later, while EL8's firewalld bindings exist only for platform-python 3.6, so
     M(ansible.posix.firewalld) cannot work there.
   - Reads the open ports first and adds only the missing ones in one command per configuration; V(changed) only when it

@@ -18,7 +18,7 @@ description:
   - Optionally plans what to do about each node's cgroup version (see O(cgroup_versions)) and warns in the run
     output when cgroup v1 is tolerated.
   - Pure computation on the data it is given; it never contacts a node. Run it on the controller
-    (C(delegate_to: localhost), C(run_once: true)).
+    (C(delegate_to=localhost), C(run_once=true)).
   - The same checks are available to Python code as C(ansible.module_utils.kubelab_validate.validate) (used by
     C(kubelab inventory check)).
 version_added: "0.1.0"
@@ -46,8 +46,8 @@ options:
     default: {}
   platforms:
     description:
-      - Per-host operating system, host name to either C({os_release: TEXT}) (the content of C(/etc/os-release))
-        or Ansible facts C({os_family, distribution_major_version, distribution}). Hosts without an entry are not
+      - Per-host operating system, host name to either a dict with key C(os_release) (the content of
+        C(/etc/os-release)) or Ansible facts (keys C(os_family), C(distribution_major_version), C(distribution)). Hosts without an entry are not
         platform-checked.
     type: dict
     default: {}
