@@ -24,7 +24,14 @@ from kubelab.events import RunTracker
 from kubelab.inventory_edit import add_worker as edit_add_worker
 from kubelab.inventory_edit import check_address, check_name
 from kubelab.project import project_root
-from kubelab.runner import DEFAULT_KEEP_RUNS, AnsibleRunner, Progress, Runner, RunRequest, RunResult
+from kubelab.runner import (
+    DEFAULT_KEEP_RUNS,
+    AnsibleRunner,
+    Progress,
+    Runner,
+    RunRequest,
+    RunResult,
+)
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -56,6 +63,7 @@ class Context:
     commands: demo_mod.Commands = field(default_factory=demo_mod.Subprocesses)
     which: Callable[[str], str | None] = shutil.which
     interactive: bool | None = None
+    subnet_users: Callable[[str, str, Mapping[str, str]], list[str]] = demo_mod.networks_on_subnet
 
     def print(self, text: str = "") -> None:
         print(text, file=self.out, flush=True)
@@ -443,6 +451,12 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
             "run 'kubelab demo --down' first to change its size."
         )
     env = demo_mod.lab_environ(ctx.root, ctx.environ)
+    users = ctx.subnet_users(demo_mod.SUBNET, demo_mod.NETWORK, env)
+    if users:
+        raise KubelabError(
+            f"The podman network {', '.join(users)} already uses {demo_mod.SUBNET}, the demo lab's subnet; "
+            "remove it ('podman network rm NAME') before running the demo."
+        )
     paths.home.mkdir(parents=True, exist_ok=True)
     ctx.print("[demo] building the node images (reused when unchanged)")
     _demo_step(ctx, [str(tools["image"])], env, "Building the node images")
@@ -476,6 +490,7 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     sub_ctx = Context(
         root=ctx.root, out=ctx.out, err=ctx.err, runner_factory=lambda _root: runner,
         environ=ctx.environ, commands=ctx.commands, which=ctx.which, interactive=ctx.interactive,
+        subnet_users=ctx.subnet_users,
     )
     code, _result, _results = converge(sub_ctx, converge_request)
     ctx.print()
@@ -545,6 +560,7 @@ def main(
     commands: demo_mod.Commands | None = None,
     which: Callable[[str], str | None] | None = None,
     root: Path | None = None,
+    subnet_users: Callable[[str, str, Mapping[str, str]], list[str]] | None = None,
 ) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
@@ -563,6 +579,7 @@ def main(
             environ=environ,
             commands=commands or demo_mod.Subprocesses(),
             which=which or shutil.which,
+            subnet_users=subnet_users or demo_mod.networks_on_subnet,
         )
         return args.func(ctx, args)
     except KubelabError as exc:

@@ -168,6 +168,34 @@ def require_tooling(root: Path, which=shutil.which) -> dict[str, Path]:
     return tools
 
 
+def networks_on_subnet(subnet: str, own: str, env: Mapping[str, str], run=subprocess.run) -> list[str]:
+    """Other podman networks that overlap the demo's subnet (podman refuses
+    to create ours then). Empty when podman cannot be asked."""
+    import ipaddress
+    import json
+
+    try:
+        proc = run(["podman", "network", "ls", "--format", "json"], env=dict(env), capture_output=True,
+                   text=True, check=False)
+        networks = json.loads(proc.stdout) if proc.returncode == 0 else []
+    except (OSError, ValueError):
+        return []
+    wanted = ipaddress.ip_network(subnet)
+    users = []
+    for network in networks if isinstance(networks, list) else []:
+        name = network.get("name") or network.get("Name") or ""
+        if name == own:
+            continue
+        for entry in network.get("subnets") or []:
+            try:
+                if ipaddress.ip_network(entry.get("subnet", ""), strict=False).overlaps(wanted):
+                    users.append(name)
+                    break
+            except ValueError:
+                continue
+    return users
+
+
 def remove_state(paths: DemoPaths) -> list[Path]:
     """Remove what the demo wrote (only that: $KUBELAB_HOME may hold other files)."""
     removed = []

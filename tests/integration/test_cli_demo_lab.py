@@ -25,6 +25,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from kubelab import cli
+from kubelab.demo import networks_on_subnet
 
 pytestmark = [pytest.mark.podman, pytest.mark.slow]
 
@@ -72,6 +73,9 @@ def playbook(name: str, spec: Path) -> subprocess.CompletedProcess:
 @pytest.fixture
 def lab(tmp_path):
     require_lab()
+    taken = networks_on_subnet("192.168.249.0/24", "kubelab-clitest", lab_env())
+    if taken:
+        pytest.skip(f"podman network {', '.join(taken)} already uses 192.168.249.0/24")
     repo = tmp_path / "standins-out"
     built = subprocess.run([str(RESOURCES / "standins" / "build.sh"), str(repo)], env=lab_env(), cwd=ROOT,
                            check=False, capture_output=True, text=True)
@@ -134,6 +138,9 @@ def test_demo_up_and_down(tmp_path):
     exists = subprocess.run(["podman", "network", "exists", "kubelab-demo"], env=lab_env(), check=False)
     if exists.returncode == 0:
         pytest.skip("a kubelab demo lab already exists on this machine")
+    taken = networks_on_subnet("192.168.253.0/24", "kubelab-demo", lab_env())
+    if taken:
+        pytest.skip(f"podman network {', '.join(taken)} already uses the demo subnet 192.168.253.0/24")
     env = lab_env() | {"KUBELAB_HOME": str(tmp_path / "demo")}
     out, err = io.StringIO(), io.StringIO()
     try:

@@ -6,6 +6,7 @@ tests/integration/test_cli_demo_lab.py."""
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -49,13 +50,14 @@ def root(tmp_path):
     return root
 
 
-def run_demo(argv, root, home, runner=None, commands=None, which=lambda name: "/usr/bin/" + name):
+def run_demo(argv, root, home, runner=None, commands=None, which=lambda name: "/usr/bin/" + name,
+             subnet_users=lambda subnet, own, env: []):
     out, err = io.StringIO(), io.StringIO()
     runner = runner or LabRunner([("converged", None), ("converged", PASSING)])
     commands = commands or FakeCommands()
     code = cli.main(["demo", *argv], out=out, err=err, runner_factory=lambda r: runner,
                     environ={"HOME": "/nonexistent", "KUBELAB_HOME": str(home)},
-                    commands=commands, which=which, root=root)
+                    commands=commands, which=which, root=root, subnet_users=subnet_users)
     return code, out.getvalue(), err.getvalue(), runner, commands
 
 
@@ -171,3 +173,35 @@ def test_demo_down_without_a_lab(root, tmp_path):
 def test_demo_home_default():
     assert demo.demo_home({"HOME": "/home/op"}) == Path("/home/op/.kubelab/demo")
     assert demo.demo_home({"HOME": "/home/op", "KUBELAB_HOME": "/srv/k"}) == Path("/srv/k")
+
+
+def test_demo_refuses_a_taken_subnet(root, tmp_path):
+    code, _out, err, runner, commands = run_demo([], root, tmp_path / "home",
+                                                 subnet_users=lambda subnet, own, env: ["kl3test"])
+    assert code == 1 and runner.requests == [] and commands.calls == []
+    assert err == ("kubelab: error: The podman network kl3test already uses 192.168.253.0/24, the demo lab's "
+                   "subnet; remove it ('podman network rm NAME') before running the demo.\n")
+
+
+def test_networks_on_subnet_reads_podman():
+    class Proc:
+        returncode = 0
+        stdout = json.dumps([
+            {"name": "kubelab-demo", "subnets": [{"subnet": "192.168.253.0/24"}]},
+            {"name": "other", "subnets": [{"subnet": "192.168.0.0/16"}]},
+            {"name": "far", "subnets": [{"subnet": "10.88.0.0/16"}]},
+        ])
+
+    calls = []
+
+    def run(argv, **kwargs):
+        calls.append(argv)
+        return Proc()
+
+    assert demo.networks_on_subnet("192.168.253.0/24", "kubelab-demo", {}, run=run) == ["other"]
+    assert calls == [["podman", "network", "ls", "--format", "json"]]
+
+    def broken(argv, **kwargs):
+        raise FileNotFoundError("podman")
+
+    assert demo.networks_on_subnet("192.168.253.0/24", "kubelab-demo", {}, run=broken) == []
