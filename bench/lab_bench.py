@@ -221,7 +221,7 @@ def _fmt(value, unit=""):
     return str(value)
 
 
-COLUMNS = ("N", "floor s", "converge s", "no-op s", "add-worker s", "no-op/floor", "add/no-op", "tasks/host no-op")
+COLUMNS = ("N", "floor s", "converge s", "no-op s", "add-worker s", "no-op/floor", "add/no-op", "tasks/node no-op")
 
 
 def table(rows):
@@ -229,7 +229,8 @@ def table(rows):
     lines = []
     cells = []
     for r in rows:
-        tasks = r.get("noop_tasks_per_host")
+        # Nodes only: the controller (localhost, verify stage) is not a node.
+        tasks = {h: t for h, t in (r.get("noop_tasks_per_host") or {}).items() if h != "localhost"}
         if tasks:
             lo, hi = min(tasks.values()), max(tasks.values())
             tasks_s = str(lo) if lo == hi else "%d-%d" % (lo, hi)
@@ -389,6 +390,8 @@ class Bench:
             secs, counts = self.site("converge-%d-%d" % (n, i), inv_base)
             converge_times.append(secs)
             row["converge_runs"] = converge_times
+            row["converge_tasks_per_host"] = {h: c["tasks"] for h, c in counts.items()}
+            row["converge_changed_per_host"] = {h: c["changed"] for h, c in counts.items()}
             progress("N=%d: first converge: %.1f s" % (n, secs))
 
         row["floor_runs"] = []

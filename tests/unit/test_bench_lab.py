@@ -269,13 +269,14 @@ def test_median_ratio_growth():
 def test_summarise_and_table():
     row = {"n": 3, "findings": [], "floor_runs": [2.0, 4.0], "converge_runs": [100.0],
            "noop_runs": [6.0, 5.0, 7.0], "add_worker_runs": [9.0],
-           "noop_tasks_per_host": {"a": 40, "b": 52}}
+           "noop_tasks_per_host": {"a": 40, "b": 52, "localhost": 7}}
     lb.summarise(row)
     assert (row["floor"], row["converge"], row["noop"], row["add_worker"]) == (3.0, 100.0, 6.0, 9.0)
     text = lb.table([row])
     header, line = text.splitlines()
     assert header.split()[0] == "N"
     cells = line.split()
+    # tasks per node: min-max over the nodes, the controller left out
     assert cells == ["3", "3.0", "100.0", "6.0", "9.0", "2.00x", "1.50x", "40-52"]
 
 
