@@ -11,8 +11,9 @@ inventory) it measures, as medians of --repeat runs:
   no-op       site.yml again on the converged lab; tasks per host and changed
               counts are read from the JSON callback (changed must be 0)
   add-worker  site.yml after adding the extra worker to the inventory; between
-              repeats that worker is reset (playbooks/reset.yml) and its
-              container re-created, so every repeat adds a fresh node
+              repeats that worker is reset (playbooks/reset.yml), site.yml is
+              run without it (untimed) and its container re-created, so every
+              repeat adds a fresh node to the same lab state
 
 and once, independent of N, the verify matrix on the namespace data plane
 (bench/verify_matrix.py, root). The lab is always destroyed at the end, also
@@ -368,13 +369,18 @@ class Bench:
             progress("N=%d: floor run %d: %.1f s" % (n, i + 1, secs))
         return times
 
-    def reset_and_recreate_extra(self, spec, inv_full, n):
+    def reset_and_recreate_extra(self, spec, inv_base, inv_full, n):
+        """Back to the state before the add: the worker reset out of the
+        cluster, site.yml on the inventory without it (other nodes' /etc/hosts
+        and the Services' externalIPs follow the inventory), a fresh
+        container for it. Not timed."""
         name = extra_node(spec)
         self.run("reset-%s" % name, ["ansible-playbook", "playbooks/reset.yml", "-i", inv_full, "-e", "reset_node=%s" % name,
                                      "-e", "kubelab_artifacts_dir=%s" % (self.work / "artifacts")])
+        self.site("restore-%d" % n, inv_base)
         self.run("rm-%s" % name, ["podman", "rm", "-f", "-t", "2", name])
         self.run("recreate-%s" % name, ["ansible-playbook", LAB_CREATE, "-e", "kubelab_lab_spec=%s" % self.spec_path])
-        progress("N=%d: %s reset and re-created" % (n, name))
+        progress("N=%d: %s reset, lab reconverged without it, container re-created" % (n, name))
 
     def one_size(self, n, row):
         """Measure one lab size into ROW (filled as it goes, so a failure
@@ -415,7 +421,7 @@ class Bench:
         name = extra_node(spec)
         for i in range(self.args.repeat):
             if i > 0:
-                self.reset_and_recreate_extra(spec, inv_full, n)
+                self.reset_and_recreate_extra(spec, inv_base, inv_full, n)
             secs, counts = self.site("addworker-%d-%d" % (n, i), inv_full)
             add_runs.append(secs)
             row["add_worker_runs"] = add_runs
