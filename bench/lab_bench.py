@@ -328,7 +328,9 @@ class Bench:
         if self.spec_path is None:
             return
         progress("destroying the lab (%s)" % self.args.lab_name)
+        # The clean-up itself is not interruptible (the children inherit this).
         old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        old_term = signal.signal(signal.SIGTERM, signal.SIG_IGN)
         try:
             self.run("lab_destroy", ["ansible-playbook", LAB_DESTROY, "-e", "kubelab_lab_spec=%s" % self.spec_path], check=False)
             left = subprocess.run(["podman", "ps", "-a", "-q", "--filter", "label=kubelab.lab=%s" % self.args.lab_name],
@@ -338,6 +340,7 @@ class Bench:
                 progress("WARNING: left behind after destroy: containers %s, network %s" % (left, net))
         finally:
             signal.signal(signal.SIGINT, old)
+            signal.signal(signal.SIGTERM, old_term)
 
     # -- measurements ------------------------------------------------------
     def json_env(self):
