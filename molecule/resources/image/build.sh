@@ -63,7 +63,12 @@ image_current() {
 }
 
 check_archive() {
-  if ! timeout 20 bash -c "exec 3<>/dev/tcp/$(echo "$mirror" | sed -E 's#^[a-z]+://([^/:]+).*#\1#')/80" 2>/dev/null; then
+  # A TCP connect to the mirror's host and port (from the URL; 80 or 443).
+  local host port
+  host=$(echo "$mirror" | sed -E 's#^[a-z]+://([^/:]+).*#\1#')
+  port=$(echo "$mirror" | sed -nE 's#^[a-z]+://[^/:]+:([0-9]+).*#\1#p')
+  [ -n "$port" ] || case "$mirror" in https:*) port=443 ;; *) port=80 ;; esac
+  if ! timeout 20 bash -c "exec 3<>/dev/tcp/$host/$port" 2>/dev/null; then
     die "Debian archive $mirror cannot be reached; set KUBELAB_DEBIAN_MIRROR to a reachable mirror"
   fi
 }
