@@ -139,7 +139,10 @@ def test_kubernetes_core_k8s_changed_then_unchanged(kube_api, tmp_path):
     )
     (tmp_path / "m.yml").write_text(MANIFESTS, encoding="utf-8")
     venv_bin = Path(sys.executable).parent
-    env = dict(os.environ, ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
+    # Only the JSON callback may write to stdout: no ansible.cfg from the
+    # environment (kubelab's enables profile_tasks).
+    env = {k: v for k, v in os.environ.items() if k not in ("ANSIBLE_CONFIG", "ANSIBLE_CALLBACKS_ENABLED")}
+    env.update(ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_STDOUT_CALLBACK="ansible.builtin.json",
                ANSIBLE_LOCALHOST_WARNING="false", ANSIBLE_INVENTORY_UNPARSED_WARNING="false")
 
     def play():
