@@ -139,8 +139,11 @@ cached_stage() {
 common_setup() {
   local root=$1
   # systemd in a container: no consoles, no udev-driven mounts, no swap.
+  # Kernel file systems belong to the host: mounting configfs in a container
+  # has been seen to hang the whole boot (sys-kernel-config.mount waiting).
   for unit in getty.target console-getty.service systemd-udevd.service systemd-udev-trigger.service \
-      systemd-remount-fs.service dev-hugepages.mount sys-kernel-debug.mount swap.target \
+      systemd-remount-fs.service dev-hugepages.mount sys-kernel-debug.mount sys-kernel-config.mount \
+      sys-kernel-tracing.mount sys-fs-fuse-connections.mount swap.target \
       apt-daily.timer apt-daily-upgrade.timer; do
     ln -sf /dev/null "$root/etc/systemd/system/$unit"
   done
