@@ -97,7 +97,7 @@ failed_checks:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kubelab_checks import check_http
+from ansible.module_utils.kubelab_checks import check_http, exit_with_results
 
 
 def main():
@@ -122,12 +122,8 @@ def main():
                              path=p["path"])
     except (KeyError, TypeError) as exc:
         module.fail_json(msg="targets is not a kubelab_verify_targets result: missing %s" % exc)
-    failed = [r["id"] for r in results if r["verdict"] == "fail"]
-    if failed and p["fail_on_check_failure"]:
-        module.fail_json(msg="HTTP checks failed: " + "; ".join(
-            "%s: expected %s, observed %s" % (r["request"], r["expected"], r["observed"])
-            for r in results if r["verdict"] == "fail"), results=results, failed_checks=failed, changed=False)
-    module.exit_json(changed=False, results=results, failed_checks=failed)
+    exit_with_results(module, results, "HTTP checks failed: ",
+                      label="request", fail_on_check_failure=p["fail_on_check_failure"])
 
 
 if __name__ == "__main__":

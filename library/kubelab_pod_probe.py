@@ -109,7 +109,7 @@ failed_checks:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.kubelab_checks import KubeExecExecutor, PodProbe, kube_api_client
+from ansible.module_utils.kubelab_checks import KubeExecExecutor, PodProbe, exit_with_results, kube_api_client
 
 try:
     from kubernetes import client as k8s_client
@@ -149,12 +149,8 @@ def main():
                            workers=p["workers"], node_crio_capabilities=p["node_crio_capabilities"]).run()
     except (KeyError, TypeError) as exc:
         module.fail_json(msg="targets is not a kubelab_verify_targets result: missing %s" % exc)
-    failed = [r["id"] for r in results if r["verdict"] == "fail"]
-    if failed and p["fail_on_check_failure"]:
-        module.fail_json(msg="in-pod checks failed from %s/%s: %s" % (probe["namespace"], probe["name"], "; ".join(
-            "%s: expected %s, observed %s" % (r["request"], r["expected"], r["observed"])
-            for r in results if r["verdict"] == "fail")), results=results, failed_checks=failed, changed=False)
-    module.exit_json(changed=False, results=results, failed_checks=failed)
+    exit_with_results(module, results, "in-pod checks failed from %s/%s: " % (probe["namespace"], probe["name"]),
+                      label="request", fail_on_check_failure=p["fail_on_check_failure"])
 
 
 if __name__ == "__main__":

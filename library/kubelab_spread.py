@@ -113,7 +113,7 @@ failed_checks:
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.kubelab_checks import KubeLogSource, check_spread, kube_api_client
+from ansible.module_utils.kubelab_checks import KubeLogSource, check_spread, exit_with_results, kube_api_client
 
 try:
     from kubernetes import client as k8s_client
@@ -157,12 +157,8 @@ def main():
         module.fail_json(msg="targets is not a kubelab_verify_targets result: missing %s" % exc)
     except ValueError as exc:
         module.fail_json(msg=str(exc))
-    failed = [r["id"] for r in results if r["verdict"] == "fail"]
-    if failed and p["fail_on_check_failure"]:
-        module.fail_json(msg="load spreading failed: " + "; ".join(
-            "%s: expected %s, observed %s" % (r["target"], r["expected"], r["observed"])
-            for r in results if r["verdict"] == "fail"), results=results, failed_checks=failed, changed=False)
-    module.exit_json(changed=False, results=results, failed_checks=failed)
+    exit_with_results(module, results, "load spreading failed: ",
+                      label="target", fail_on_check_failure=p["fail_on_check_failure"])
 
 
 if __name__ == "__main__":

@@ -801,3 +801,15 @@ def not_ready(objs, targets, need_probe_pod):
     if not targets.get("cluster_dns"):
         waiting.append("cluster DNS service: not found")
     return waiting
+
+
+def exit_with_results(module, results, prefix, label="request", fail_on_check_failure=True):
+    """End a verification module: fail naming every failed check (label,
+    expected, observed) when asked to, else exit with the results. Never
+    changed."""
+    failed = [r["id"] for r in results if r["verdict"] == "fail"]
+    if failed and fail_on_check_failure:
+        module.fail_json(msg=prefix + "; ".join(
+            "%s: expected %s, observed %s" % (r[label], r["expected"], r["observed"])
+            for r in results if r["verdict"] == "fail"), results=results, failed_checks=failed, changed=False)
+    module.exit_json(changed=False, results=results, failed_checks=failed)
