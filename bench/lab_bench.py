@@ -49,6 +49,8 @@ VENV_BIN = Path("/work/venv/bin")
 LAB_NAME = "kubelab-bench"
 NODE_PREFIX = "kubelab-b-"
 FLAVOURS = ("el8", "debian12")
+CONNECTION_PLUGINS = "molecule/resources/plugins/connection"
+TRANSPORTS = ("kubelab_podman", "containers.podman.podman")
 HEARTBEAT = 60  # seconds between "still running" lines
 
 
@@ -71,7 +73,8 @@ def parse_nodes(text):
     return sizes
 
 
-def make_spec(n, subnet, repo_dir, inventory_out, name=LAB_NAME, network=LAB_NAME, prefix=NODE_PREFIX):
+def make_spec(n, subnet, repo_dir, inventory_out, name=LAB_NAME, network=LAB_NAME, prefix=NODE_PREFIX,
+              connection=TRANSPORTS[0]):
     """Lab description for lab_create.yml: 1 control plane, n-1 workers and
     one extra worker (the last node; the caller keeps it out of the first
     inventory). Flavours alternate el8, debian12, ... from the control plane
@@ -97,6 +100,7 @@ def make_spec(n, subnet, repo_dir, inventory_out, name=LAB_NAME, network=LAB_NAM
         "subnet": str(net),
         "repo_dir": str(repo_dir),
         "inventory_out": str(inventory_out),
+        "connection": connection,
         "nodes": nodes,
     }
 
@@ -267,6 +271,8 @@ class Bench:
         self.env = dict(os.environ)
         self.env["CONTAINERS_CONF"] = str(ROOT / "molecule/resources/containers.conf")
         self.env["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+        # the lab's pipelining transport (molecule/resources/plugins/connection)
+        self.env["ANSIBLE_CONNECTION_PLUGINS"] = str(ROOT / CONNECTION_PLUGINS)
         self.env["PATH"] = "%s:%s" % (VENV_BIN, self.env.get("PATH", ""))
         self.env["ANSIBLE_FORCE_COLOR"] = "0"
         self.env["ANSIBLE_NOCOLOR"] = "1"
@@ -308,7 +314,7 @@ class Bench:
     def write_spec(self, n):
         inv_full = self.work / ("inventory-%d-full.yml" % n)
         spec = make_spec(n, self.args.subnet, self.args.repo_dir, inv_full,
-                         name=self.args.lab_name, network=self.args.network)
+                         name=self.args.lab_name, network=self.args.network, connection=self.args.connection)
         self.spec_path = self.work / ("spec-%d.yml" % n)
         self.spec_path.write_text(yaml.safe_dump(spec, sort_keys=False))
         return spec
@@ -497,6 +503,9 @@ def main(argv=None):
     parser.add_argument("--lab-name", default=LAB_NAME)
     parser.add_argument("--workdir", default="/tmp/kubelab-bench-%s" % time.strftime("%Y%m%dT%H%M%S"),
                         help="specs, inventories and logs of every step")
+    parser.add_argument("--connection", choices=TRANSPORTS, default=TRANSPORTS[0],
+                        help="how Ansible reaches the lab nodes: kubelab_podman pipelines (one podman exec per "
+                             "module, default), containers.podman.podman does not (default %(default)s)")
     parser.add_argument("--json", dest="json_path", help="save the raw numbers here")
     parser.add_argument("--skip-build", action="store_true", help="do not run the image and stand-in builds")
     args = parser.parse_args(argv)
