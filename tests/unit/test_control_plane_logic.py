@@ -37,7 +37,11 @@ def evaluate(t, variables):
 
 def decide(admin_conf, marker, probe, leftovers=()):
     """probe: 'complete' (cluster-info found), 'incomplete' (API up, NotFound), 'down', None (not run)."""
-    files = {"results": [{"stat": {"exists": admin_conf}}, {"stat": {"exists": marker}}]}
+    # what "Read the control plane's state" reported for the two files
+    paths_state = {
+        "/etc/kubernetes/admin.conf": "regular file:600:root:root:" + "a" * 40 if admin_conf else "<absent>",
+        MARKER: "regular file:644:root:root:" + "b" * 40 if marker else "<absent>",
+    }
     if probe == "complete":
         api = {"rc": 0, "stdout": "configmap/cluster-info", "stderr": ""}
     elif probe == "incomplete":
@@ -58,7 +62,9 @@ def decide(admin_conf, marker, probe, leftovers=()):
     facts = evaluate(
         task(ROLE / "tasks" / "state.yml", "Decide"),
         {
-            "__control_plane_files": files,
+            "__control_plane_is": paths_state,
+            "__control_plane_admin_conf": "/etc/kubernetes/admin.conf",
+            "__control_plane_marker": MARKER,
             "__control_plane_api_probe": api,
             "__control_plane_leftovers": left,
             "control_plane_state_dir": "/var/lib/kubelab",
@@ -93,16 +99,23 @@ def test_init_decision_table(admin_conf, marker, probe, leftovers, expected):
 
 
 def render_cni(source, cidr, rewrite=True):
+    """The manifest the role applies, from a downloaded SOURCE (the role's own vars)."""
     import base64
 
-    t = task(ROLE / "tasks" / "cni.yml", "Write the CNI manifest to apply")
+    role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
     variables = {
         "__control_plane_cni_source": {"content": base64.b64encode(source.encode()).decode()},
+        "control_plane_cni_manifest": "https://example.invalid/kube-flannel.yml",
         "kubelab_pod_network_cidr": cidr,
         "control_plane_cni_set_pod_cidr": rewrite,
     }
+    for name in ("__control_plane_cni_is_url", "__control_plane_cni_source_text", "__control_plane_cni_text"):
+        variables[name] = trust_as_template(role_vars[name])
     templar = Templar(loader=DataLoader(), variables=variables)
-    return templar.template(trust_as_template(t["ansible.builtin.copy"]["content"]))
+    # the task writes this variable
+    t = task(ROLE / "tasks" / "cni.yml", "Write the CNI manifest to apply")
+    assert t["ansible.builtin.copy"]["content"] == "{{ __control_plane_cni_text }}"
+    return templar.template(trust_as_template("{{ __control_plane_cni_text }}"))
 
 
 def net_conf(manifest_text):
