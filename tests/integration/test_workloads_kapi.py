@@ -146,10 +146,13 @@ def test_apply_is_idempotent_and_digest_rolls_only_busybox(kube_api, tmp_path):
     rc, stats, data = play(tmp_path, kube_api.kubeconfig)
     assert rc == 0, failures(data)
     assert stats["changed"] >= 1
-    assert changed_tasks(data)[0] == ("workloads : Apply the namespace", ["Namespace /test"])
-    [(name, labels)] = changed_tasks(data)[1:]
+    # one module run for every object, the namespace first
+    [(name, labels)] = changed_tasks(data)
+    assert name == "workloads : Apply the namespace, Deployments and Services"
+    assert labels[0] == "Namespace /test"
     assert sorted(labels) == sorted(
         [
+            "Namespace /test",
             "Deployment test/nginx",
             "Deployment test/busybox",
             "Service test/nginx-svc",
@@ -181,7 +184,7 @@ def test_apply_is_idempotent_and_digest_rolls_only_busybox(kube_api, tmp_path):
     caps = ["CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE", "KILL"]
     rc, stats, data = play(tmp_path, kube_api.kubeconfig, crio_default_capabilities=caps)
     assert rc == 0, failures(data)
-    assert changed_tasks(data) == [("workloads : Apply the Deployments and Services", ["Deployment test/busybox"])]
+    assert changed_tasks(data) == [("workloads : Apply the namespace, Deployments and Services", ["Deployment test/busybox"])]
     nginx = apps(kube_api).read_namespaced_deployment("nginx", "test")
     busybox = apps(kube_api).read_namespaced_deployment("busybox", "test")
     assert busybox.spec.template.metadata.annotations[DIGEST] != digest
