@@ -145,3 +145,39 @@ def test_cni_rewrite_is_stable_and_optional():
 def test_cni_rewrite_leaves_other_manifests_alone():
     other = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: b\n"
     assert render_cni(other, "10.244.0.0/16") == other
+
+
+def api_answer(probe_lines, retry=None):
+    """(retry task runs?, __control_plane_api_probe) for the probe's output and a retry result."""
+    role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
+    variables = {
+        "__control_plane_probe": {"stdout_lines": probe_lines},
+        "__control_plane_is": {"/etc/kubernetes/admin.conf": "regular file:600:root:root:" + "a" * 40},
+        "__control_plane_admin_conf": "/etc/kubernetes/admin.conf",
+    }
+    for name in ("__control_plane_api_first", "__control_plane_api_probe"):
+        variables[name] = trust_as_template(role_vars[name])
+    retry_task = task(ROLE / "tasks" / "state.yml", "Ask the API server again")
+    templar = Templar(loader=DataLoader(), variables=variables)
+    runs = all(templar.evaluate_conditional(trust_as_template(c)) for c in retry_task["when"])
+    variables["__control_plane_api_retry"] = retry if runs else {"skipped": True, "changed": False}
+    templar = Templar(loader=DataLoader(), variables=variables)
+    return runs, templar.template(trust_as_template("{{ __control_plane_api_probe }}"))
+
+
+def test_api_question_answered_by_the_probe_is_not_asked_again():
+    runs, probe = api_answer(["kubeadm_version=v1.35.0", "api=ok"])
+    assert not runs and probe["rc"] == 0
+    runs, probe = api_answer(['api=Error from server (NotFound): configmaps "cluster-info" not found'])
+    assert not runs and probe["rc"] == 1 and "NotFound" in probe["stderr"]
+
+
+def test_api_question_retried_when_the_api_did_not_answer():
+    retried = {"rc": 0, "stdout": "configmap/cluster-info", "stderr": "", "attempts": 3}
+    runs, probe = api_answer(["api=The connection to the server 192.0.2.10:6443 was refused"], retry=retried)
+    assert runs and probe == retried
+
+
+def test_api_question_not_asked_without_admin_conf():
+    runs, probe = api_answer(["kubeadm_version=v1.35.0"])
+    assert not runs and probe.get("skipped") is True
