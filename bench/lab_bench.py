@@ -58,6 +58,34 @@ HEARTBEAT = 60  # seconds between "still running" lines
 # Pure parts (unit tested in tests/unit/test_bench_lab.py)
 # --------------------------------------------------------------------------
 
+INOTIFY_QUOTA = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def inotify_quota_needed(nodes, others=8):
+    """root's inotify instances for NODES systemd containers (about 10 each,
+    see lab_create.yml) and OTHERS other containers or services."""
+    return 10 * (nodes + others) + 32
+
+
+def raise_inotify_quota(nodes, path=INOTIFY_QUOTA):
+    """Raise fs.inotify.max_user_instances for a lab of NODES containers when it
+    is too small (systemd in the nodes past the quota exits at once). Returns
+    the old value to restore, or None when nothing was changed."""
+    current = int(path.read_text().strip())
+    needed = inotify_quota_needed(nodes)
+    if current >= needed:
+        return None
+    progress("fs.inotify.max_user_instances %d -> %d for %d nodes (restored at the end)" % (current, needed, nodes))
+    path.write_text("%d\n" % needed)
+    return current
+
+
+def restore_inotify_quota(value, path=INOTIFY_QUOTA):
+    if value is not None:
+        path.write_text("%d\n" % value)
+        progress("fs.inotify.max_user_instances restored to %d" % value)
+
+
 def parse_nodes(text):
     """'3,10,20' -> [3, 10, 20]; every size needs a control plane and a worker."""
     sizes = []
@@ -524,6 +552,7 @@ def main(argv=None):
     progress("work directory %s" % bench.work)
     rows, status = [], 0
     verify, verify_out = None, None
+    inotify_before = raise_inotify_quota(max(sizes) + 1)
     try:
         if not args.skip_build:
             progress("building/reusing node images and the stand-in repository ...")
@@ -541,6 +570,7 @@ def main(argv=None):
         status = 130
     finally:
         bench.destroy_lab()
+        restore_inotify_quota(inotify_before)
     for row in rows:
         summarise(row)
     if rows:

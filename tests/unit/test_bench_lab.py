@@ -318,3 +318,21 @@ def test_parse_verify_matrix_output():
            "total   median 1.234 s  min 1.100 s  max 1.500 s\n")
     assert lb.parse_verify_matrix(out) == pytest.approx(1.234)
     assert lb.parse_verify_matrix("FAILED checks") is None
+
+
+def test_inotify_quota_raised_for_a_big_lab_and_restored(tmp_path):
+    quota = tmp_path / "max_user_instances"
+    quota.write_text("128\n")
+    old = lb.raise_inotify_quota(21, path=quota)
+    assert old == 128
+    assert int(quota.read_text()) == lb.inotify_quota_needed(21) >= 10 * 21
+    lb.restore_inotify_quota(old, path=quota)
+    assert quota.read_text() == "128\n"
+
+
+def test_inotify_quota_left_alone_when_large_enough(tmp_path):
+    quota = tmp_path / "max_user_instances"
+    quota.write_text("8192\n")
+    assert lb.raise_inotify_quota(21, path=quota) is None
+    lb.restore_inotify_quota(None, path=quota)
+    assert quota.read_text() == "8192\n"
