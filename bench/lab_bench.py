@@ -19,7 +19,7 @@ and once, independent of N, the verify matrix on the namespace data plane
 (bench/verify_matrix.py, root). The lab is always destroyed at the end, also
 on failure and Ctrl-C.
 
-    /work/venv/bin/python bench/lab_bench.py --nodes 3,10,20 --repeat 3
+    .venv/bin/python bench/lab_bench.py --nodes 3,10,20 --repeat 3   # as root, from the project root
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ LAB_DESTROY = ROOT / "molecule/resources/playbooks/lab_destroy.yml"
 IMAGE_BUILD = ROOT / "molecule/resources/image/build.sh"
 STANDINS_BUILD = ROOT / "molecule/resources/standins/build.sh"
 VERIFY_MATRIX = ROOT / "bench/verify_matrix.py"
-VENV_BIN = Path("/work/venv/bin")
+# ansible, ansible-playbook and molecule of the virtualenv that runs this script
+VENV_BIN = Path(sys.executable).parent
 
 LAB_NAME = "kubelab-bench"
 NODE_PREFIX = "kubelab-b-"

@@ -8,7 +8,7 @@ spreading (3 Services x 65 marked requests, logs read back), and the in-pod
 checks (3 pings, 4 TCP connects, 6 nslookups through the namespace executor)
 - and prints the median and spread of each part and of the whole.
 
-    sudo /work/venv/bin/python bench/verify_matrix.py [--runs 7]
+    sudo .venv/bin/python bench/verify_matrix.py [--runs 7]
 """
 
 from __future__ import annotations
