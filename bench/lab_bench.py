@@ -498,7 +498,8 @@ def report(args, rows, verify, verify_out):
         time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), args.repeat, args.converge_repeat,
         "" if args.converge_repeat == 1 else "s",
         ", NOT a median" if args.converge_repeat == 1 else ", median"))
-    print("load average at the end: %s" % " ".join("%.2f" % x for x in os.getloadavg()))
+    print("transport %s; load average at the end: %s" % (
+        getattr(args, "connection", TRANSPORTS[0]), " ".join("%.2f" % x for x in os.getloadavg())))
     print(table(rows))
     g = growth(sizes, [r.get("noop") for r in rows])
     if g:
