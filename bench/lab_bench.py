@@ -6,6 +6,9 @@ debian12 TEST nodes, plus one extra worker container kept out of the
 inventory) it measures, as medians of --repeat runs:
 
   floor       ansible all -m ansible.builtin.setup, same inventory and settings
+  empty       site.yml selecting no task (--tags with a tag no task has): the
+              start-up, inventory, plays and argument validation every run
+              pays before its first task; no role change makes a run cheaper
   converge    first converge of site.yml (--converge-repeat, default 1: each
               repeat destroys and re-creates the lab)
   no-op       site.yml again on the converged lab; tasks per host and changed
@@ -15,7 +18,8 @@ inventory) it measures, as medians of --repeat runs:
               run without it (untimed) and its container re-created, so every
               repeat adds a fresh node to the same lab state
 
-and once, independent of N, the verify matrix on the namespace data plane
+It ends with each of issue 8's targets, the figures it compares and whether it
+is met. And once, independent of N, the verify matrix on the namespace data plane
 (bench/verify_matrix.py, root). The lab is always destroyed at the end, also
 on failure and Ctrl-C.
 
@@ -53,6 +57,7 @@ FLAVOURS = ("el8", "debian12")
 CONNECTION_PLUGINS = "molecule/resources/plugins/connection"
 TRANSPORTS = ("kubelab_podman", "containers.podman.podman")
 HEARTBEAT = 60  # seconds between "still running" lines
+NO_TASK_TAG = "kubelab-bench-no-task"  # carried by no task: site.yml runs no task
 
 
 # --------------------------------------------------------------------------
@@ -255,7 +260,7 @@ def _fmt(value, unit=""):
     return str(value)
 
 
-COLUMNS = ("N", "floor s", "converge s", "no-op s", "add-worker s", "no-op/floor", "add/no-op", "tasks/node no-op")
+COLUMNS = ("N", "floor s", "empty s", "converge s", "no-op s", "add-worker s", "no-op/floor", "add/no-op", "tasks/node no-op")
 
 
 def table(rows):
@@ -270,7 +275,7 @@ def table(rows):
             tasks_s = str(lo) if lo == hi else "%d-%d" % (lo, hi)
         else:
             tasks_s = "-"
-        cells.append([str(r["n"]), _fmt(r.get("floor")), _fmt(r.get("converge")), _fmt(r.get("noop")),
+        cells.append([str(r["n"]), _fmt(r.get("floor")), _fmt(r.get("empty")), _fmt(r.get("converge")), _fmt(r.get("noop")),
                       _fmt(r.get("add_worker")), _fmt(ratio(r.get("noop"), r.get("floor")), "x"),
                       _fmt(ratio(r.get("add_worker"), r.get("noop")), "x"), tasks_s])
     widths = [max(len(h), *(len(c[i]) for c in cells)) if cells else len(h) for i, h in enumerate(COLUMNS)]
@@ -278,6 +283,29 @@ def table(rows):
     for c in cells:
         lines.append("  ".join(v.rjust(w) for v, w in zip(c, widths)))
     return "\n".join(lines)
+
+
+def targets(rows):
+    """Issue 8's targets against the medians of ROWS (summarised): a list of
+    (target, figures, met) where met is True, False or None (not measured)."""
+    by_n = {r["n"]: r for r in rows}
+    out = []
+    for n in (3, 20):
+        r = by_n.get(n, {})
+        x = ratio(r.get("noop"), r.get("floor"))
+        out.append(("no-op <= 2x floor at N=%d" % n,
+                    "no-op %s s / floor %s s = %s" % (_fmt(r.get("noop")), _fmt(r.get("floor")), _fmt(x, "x")),
+                    None if x is None else x <= 2.0))
+    for r in sorted(rows, key=lambda r: r["n"]):
+        x = ratio(r.get("add_worker"), r.get("noop"))
+        out.append(("add-worker <= 1.3x no-op at N=%d" % r["n"],
+                    "add-worker %s s / no-op %s s = %s" % (_fmt(r.get("add_worker")), _fmt(r.get("noop")), _fmt(x, "x")),
+                    None if x is None else x <= 1.3))
+    g = growth([r["n"] for r in rows], [r.get("noop") for r in rows])
+    out.append(("no-op grows sub-linearly in N",
+                "x%.2f for x%.2f nodes" % (g["value_ratio"], g["n_ratio"]) if g else "needs two sizes",
+                g["sublinear"] if g else None))
+    return out
 
 
 # --------------------------------------------------------------------------
@@ -385,9 +413,9 @@ class Bench:
         env["ANSIBLE_STDOUT_CALLBACK"] = "ansible.posix.json"
         return env
 
-    def site(self, label, inventory):
+    def site(self, label, inventory, extra=()):
         cmd = ["ansible-playbook", "site.yml", "-i", inventory,
-               "-e", "kubelab_artifacts_dir=%s" % (self.work / "artifacts")]
+               "-e", "kubelab_artifacts_dir=%s" % (self.work / "artifacts"), *extra]
         secs, proc = self.run(label, cmd, env=self.json_env(), check=False)
         try:
             doc = extract_json(proc.stdout)
@@ -405,6 +433,16 @@ class Bench:
                                   env=self.json_env())
             times.append(secs)
             progress("N=%d: floor run %d: %.1f s" % (n, i + 1, secs))
+        return times
+
+    def empty(self, inventory, n, times):
+        """site.yml with a tag no task has: Ansible still starts, reads the
+        inventory, runs every play and the argument validation (tagged
+        always), and runs no task."""
+        for i in range(self.args.repeat):
+            secs, _ = self.site("empty-%d-%d" % (n, i), inventory, ["--tags", NO_TASK_TAG])
+            times.append(secs)
+            progress("N=%d: empty run %d: %.1f s" % (n, i + 1, secs))
         return times
 
     def reset_and_recreate_extra(self, spec, inv_base, inv_full, n):
@@ -440,6 +478,8 @@ class Bench:
 
         row["floor_runs"] = []
         self.floor(inv_base, n, row["floor_runs"])
+        row["empty_runs"] = []
+        self.empty(inv_base, n, row["empty_runs"])
 
         noop_runs, noop_counts = [], []
         for i in range(self.args.repeat):
@@ -485,7 +525,7 @@ class Bench:
 
 def summarise(row):
     """Add the medians of the recorded runs to ROW."""
-    for key in ("floor", "converge", "noop", "add_worker"):
+    for key in ("floor", "empty", "converge", "noop", "add_worker"):
         row[key] = median(row.get(key + "_runs", []))
     return row
 
@@ -516,7 +556,9 @@ def report(args, rows, verify, verify_out):
     for r in rows:
         for f in r["findings"]:
             print("FINDING N=%d: %s" % (r["n"], f))
-    print("targets (issue 8): no-op <= 2x floor at N=3 and N=20; add-worker <= 1.3x no-op; no-op sub-linear in N")
+    print("targets (issue 8):")
+    for name, figures, met in targets(rows):
+        print("  %-36s %-44s %s" % (name, figures, {True: "met", False: "MISSED", None: "not measured"}[met]))
 
 
 def main(argv=None):

@@ -267,17 +267,40 @@ def test_median_ratio_growth():
 
 
 def test_summarise_and_table():
-    row = {"n": 3, "findings": [], "floor_runs": [2.0, 4.0], "converge_runs": [100.0],
+    row = {"n": 3, "findings": [], "floor_runs": [2.0, 4.0], "empty_runs": [3.5, 3.1, 3.3], "converge_runs": [100.0],
            "noop_runs": [6.0, 5.0, 7.0], "add_worker_runs": [9.0],
            "noop_tasks_per_host": {"a": 40, "b": 52, "localhost": 7}}
     lb.summarise(row)
-    assert (row["floor"], row["converge"], row["noop"], row["add_worker"]) == (3.0, 100.0, 6.0, 9.0)
+    assert (row["floor"], row["empty"], row["converge"], row["noop"], row["add_worker"]) == (3.0, 3.3, 100.0, 6.0, 9.0)
     text = lb.table([row])
     header, line = text.splitlines()
     assert header.split()[0] == "N"
     cells = line.split()
     # tasks per node: min-max over the nodes, the controller left out
-    assert cells == ["3", "3.0", "100.0", "6.0", "9.0", "2.00x", "1.50x", "40-52"]
+    assert cells == ["3", "3.0", "3.3", "100.0", "6.0", "9.0", "2.00x", "1.50x", "40-52"]
+
+
+def test_targets_name_each_target_its_figures_and_verdict():
+    rows = [{"n": 3, "floor": 3.0, "noop": 6.0, "add_worker": 9.0},
+            {"n": 10, "floor": 5.0, "noop": 20.0, "add_worker": 25.0},
+            {"n": 20, "floor": 10.0, "noop": 21.0, "add_worker": None}]
+    got = {name: (figures, met) for name, figures, met in lb.targets(rows)}
+    assert list(got) == ["no-op <= 2x floor at N=3", "no-op <= 2x floor at N=20",
+                         "add-worker <= 1.3x no-op at N=3", "add-worker <= 1.3x no-op at N=10",
+                         "add-worker <= 1.3x no-op at N=20", "no-op grows sub-linearly in N"]
+    assert got["no-op <= 2x floor at N=3"] == ("no-op 6.0 s / floor 3.0 s = 2.00x", True)
+    assert got["no-op <= 2x floor at N=20"][1] is False  # 2.10x
+    assert got["add-worker <= 1.3x no-op at N=3"][1] is False  # 1.50x
+    assert got["add-worker <= 1.3x no-op at N=10"] == ("add-worker 25.0 s / no-op 20.0 s = 1.25x", True)
+    assert got["add-worker <= 1.3x no-op at N=20"][1] is None  # not measured
+    assert got["no-op grows sub-linearly in N"] == ("x3.50 for x6.67 nodes", True)
+
+
+def test_targets_without_the_sizes_are_not_measured():
+    got = {name: met for name, _, met in lb.targets([{"n": 10, "floor": 5.0, "noop": 8.0, "add_worker": 9.0}])}
+    assert got["no-op <= 2x floor at N=3"] is None and got["no-op <= 2x floor at N=20"] is None
+    assert got["no-op grows sub-linearly in N"] is None
+    assert got["add-worker <= 1.3x no-op at N=10"] is True
 
 
 def test_per_host_counts_from_recorded_json_output():
