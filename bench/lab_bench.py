@@ -7,8 +7,8 @@ inventory) it measures, as medians of --repeat runs:
 
   floor       ansible all -m ansible.builtin.setup, same inventory and settings
   empty       site.yml selecting no task (--tags with a tag no task has): the
-              start-up, inventory, plays and argument validation every run
-              pays before its first task; no role change makes a run cheaper
+              start-up, inventory, plays and argument validation that every
+              run pays before its first task
   converge    first converge of site.yml (--converge-repeat, default 1: each
               repeat destroys and re-creates the lab)
   no-op       site.yml again on the converged lab; tasks per host and changed
