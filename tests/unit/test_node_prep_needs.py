@@ -101,7 +101,7 @@ def converged_state(container=False, selinux=True):
              "module.overlay": "loaded", "module.br_netfilter": "loaded",
              "sysctl.net.bridge.bridge-nf-call-iptables": "1", "sysctl.net.bridge.bridge-nf-call-ip6tables": "1",
              "sysctl.net.ipv4.ip_forward": "1"}
-    state.update({"sha1." + k: v for k, v in files.items()})
+    state.update({"file." + k: "regular file:644:root:root:" + v for k, v in files.items()})
     if selinux:
         state.update({"selinux": "Permissive", "selinux_line": "SELINUX=permissive"})
     else:
@@ -123,9 +123,9 @@ def test_a_converged_node_needs_nothing():
 @pytest.mark.parametrize("change, need", [
     ({"swaps": "1"}, "__node_prep_need_swapoff"),
     ({"fstab_swap": "2"}, "__node_prep_need_fstab"),
-    ({"sha1./etc/modules-load.d/kubelab.conf": "<absent>"}, "__node_prep_need_modules_file"),
+    ({"file./etc/modules-load.d/kubelab.conf": "<absent>"}, "__node_prep_need_modules_file"),
     ({"module.br_netfilter": "absent"}, "__node_prep_need_modprobe"),
-    ({"sha1./etc/sysctl.d/99-kubelab.conf": "0" * 40}, "__node_prep_need_sysctl_file"),
+    ({"file./etc/sysctl.d/99-kubelab.conf": "regular file:644:root:root:" + "0" * 40}, "__node_prep_need_sysctl_file"),
     ({"sysctl.net.ipv4.ip_forward": "0"}, "__node_prep_need_sysctl_apply"),
     ({"selinux_line": "SELINUX=enforcing"}, "__node_prep_need_selinux_config"),
     ({"selinux": "Enforcing"}, "__node_prep_need_setenforce"),
