@@ -6,13 +6,19 @@
 #                                    Linux 8.10 (dnf, rpm, firewalld, release
 #                                    files) so the RedHat-family task path runs
 #                                    for real. It is NOT an EL8 system.
+#   localhost/kubelab-node:el9       the same, dressed as Rocky Linux 9.5.
+#
+# Each node's `uname -r` prints the kernel release of the OS it stands for
+# (a test-only wrapper in /usr/local/bin; the kernel itself is the host's):
+# kubeadm's SystemVerification stand-in reads it as the real one reads the
+# kernel, and the roles read it as they would on a real node.
 #
 # Root file systems come from debootstrap (Debian's archive is the only source)
 # and are turned into images with `podman import`. An image is rebuilt only
 # when its recipe (this directory's files) changed: the recipe hash is stored
 # in the image label kubelab.recipe.
 #
-# Usage: build.sh [all|debian12|el8] [--force]
+# Usage: build.sh [all|debian12|el8|el9] [--force]
 # Env:   KUBELAB_DEBIAN_MIRROR (default http://deb.debian.org/debian)
 #        KUBELAB_IMAGE_CACHE   (default /var/cache/kubelab-image)
 set -euo pipefail
@@ -31,10 +37,10 @@ want=all
 force=0
 for arg in "$@"; do
   case "$arg" in
-    all|debian12|el8) want=$arg ;;
+    all|debian12|el8|el9) want=$arg ;;
     --force) force=1 ;;
     -h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument '$arg' (expected all, debian12, el8 or --force)" ;;
+    *) die "unknown argument '$arg' (expected all, debian12, el8, el9 or --force)" ;;
   esac
 done
 
@@ -158,43 +164,108 @@ common_setup() {
   printf 'deb %s %s main\n' "$mirror" "$suite" >"$root/etc/apt/sources.list"
 }
 
-el8_setup() {
-  local root=$1
-  # Release files of Rocky Linux 8.10: without rocky-release and the
-  # redhat-release/system-release links Ansible says os_family "Rocky Linux".
+fake_kernel() {
+  # fake_kernel ROOT RELEASE: `uname` as the OS it stands for reports it. The
+  # release file is the wrapper's own; nothing outside the test lab reads it.
+  local root=$1 release=$2
+  mkdir -p "$root/etc/kubelab-test" "$root/usr/local/bin"
+  echo "$release" >"$root/etc/kubelab-test/kernel-release"
+  cat >"$root/usr/local/bin/uname" <<'WRAP'
+#!/bin/sh
+# TEST DOUBLE (kubelab test node): uname with the kernel release of the OS
+# this node stands for (/etc/kubelab-test/kernel-release); all else is real.
+fake=$(cat /etc/kubelab-test/kernel-release 2>/dev/null)
+real=$(/usr/bin/uname -r)
+[ -n "$fake" ] || exec /usr/bin/uname "$@"
+out=$(/usr/bin/uname "$@") || exit $?
+printf '%s\n' "$out" | sed "s/$real/$fake/g"
+WRAP
+  chmod 0755 "$root/usr/local/bin/uname"
+}
+
+el_setup() {
+  # el_setup ROOT MAJOR: release files of Rocky Linux 8.10 or 9.5. Without
+  # rocky-release and the redhat-release/system-release links Ansible says
+  # os_family "Rocky Linux".
+  local root=$1 major=$2 version name
+  case "$major" in
+    8) version=8.10 name="Green Obsidian" ;;
+    9) version=9.5 name="Blue Onyx" ;;
+  esac
   rm -f "$root/etc/os-release" "$root/usr/lib/os-release"
-  cp "$here/files/os-release.rocky8" "$root/usr/lib/os-release"
+  cp "$here/files/os-release.rocky$major" "$root/usr/lib/os-release"
   ln -s ../usr/lib/os-release "$root/etc/os-release"
-  echo "Rocky Linux release 8.10 (Green Obsidian)" >"$root/etc/rocky-release"
+  echo "Rocky Linux release $version ($name)" >"$root/etc/rocky-release"
   ln -sf rocky-release "$root/etc/redhat-release"
   ln -sf rocky-release "$root/etc/system-release"
   mkdir -p "$root/etc/yum.repos.d" "$root/etc/dnf/plugins" "$root/etc/rpm" "$root/var/lib/rpm"
   echo '%_dbpath /var/lib/rpm' >"$root/etc/rpm/macros.dbpath"
   cp "$here/files/dnf.conf" "$root/etc/dnf/dnf.conf"
-  # Debian's dnf ships a 'local' plugin EL8 does not have.
+  # Debian's dnf ships a 'local' plugin EL does not have.
   printf '[main]\nenabled=0\n' >"$root/etc/dnf/plugins/local.conf"
   # The rpm database must know a release package and the base capabilities
   # so that dnf can resolve dependencies (Requires: /bin/sh and friends).
-  build_shim_rpm "$root"
-  # Ansible's interpreter on this node: a Python WITHOUT dnf/firewall/selinux
-  # bindings, as python3.11 on a real EL8 (whose bindings exist only for the
-  # platform-python 3.6 that ansible-core 2.19 no longer supports).
-  chroot "$root" /usr/bin/python3 -m venv --without-pip /opt/kubelab-el8-python
-  chroot "$root" /opt/kubelab-el8-python/bin/python3 -c 'import dnf' 2>/dev/null &&
-    die "the EL8 test interpreter can import dnf; it must not"
-  # firewalld is enabled as on EL8.
+  build_shim_rpm "$root" "$version" "$major"
+  # The distribution's own repository for what a bare node installs from it
+  # (EL8: python3.11 from AppStream): the stand-in repository's appstream/
+  # tree, bind-mounted like the rest. Skipped when the tree is absent.
+  cat >"$root/etc/yum.repos.d/kubelab-test-appstream.repo" <<REPO
+# TEST DOUBLE (kubelab test node): stands for Rocky Linux $major's AppStream.
+[appstream]
+name=Rocky Linux $major - AppStream (kubelab test double)
+baseurl=file:///srv/kubelab-standins/appstream/el$major
+enabled=1
+gpgcheck=0
+skip_if_unavailable=True
+REPO
+  # firewalld is enabled as on EL.
   chroot "$root" systemctl enable firewalld.service >/dev/null 2>&1 || true
 }
 
+el8_setup() {
+  local root=$1
+  el_setup "$root" 8
+  fake_kernel "$root" 4.18.0-553.el8_10.x86_64
+  # No Python for ansible-core yet, as on a fresh EL8 node: its platform
+  # Python is 3.6. Ansible's interpreter comes from the test AppStream's
+  # kubelab-test-python package (a venv WITHOUT dnf/firewall/selinux
+  # bindings, as python3.11 on a real EL8, whose bindings exist only for
+  # platform-python 3.6). Check that such a venv cannot import dnf.
+  chroot "$root" /usr/bin/python3 -m venv --without-pip /tmp/kubelab-venv-check
+  chroot "$root" /tmp/kubelab-venv-check/bin/python3 -c 'import dnf' 2>/dev/null &&
+    die "a venv on the EL8 test node can import dnf; it must not"
+  rm -rf "$root/tmp/kubelab-venv-check"
+  # firewalld 0.9 (EL8) has no intra-zone forwarding: its FORWARD chain
+  # rejects what no zone accepts (firewalld v0.9.x src/firewall/core/nftables.py).
+  # Debian's firewalld 1.3 enables forwarding inside the shipped zones with
+  # <forward/>; without it 1.3 behaves as 0.9 does.
+  sed -i '/<forward\/>/d' "$root"/usr/lib/firewalld/zones/*.xml
+  grep -l '<forward' "$root"/usr/lib/firewalld/zones/*.xml >/dev/null 2>&1 &&
+    die "a firewalld zone of the EL8 test node still forwards inside the zone"
+  true
+}
+
+el9_setup() {
+  local root=$1
+  el_setup "$root" 9
+  fake_kernel "$root" 5.14.0-503.14.1.el9_5.x86_64
+  # EL9's platform Python (3.9) is /usr/bin/python3 with the dnf, firewall
+  # and SELinux bindings: Debian's python3 with python3-dnf and
+  # python3-firewall stands for it.
+  chroot "$root" /usr/bin/python3 -c 'import dnf, firewall' ||
+    die "the EL9 test node's /usr/bin/python3 cannot import dnf and firewall"
+}
+
 build_shim_rpm() {
-  local root=$1 top
+  local root=$1 version=$2 major=$3 top
   top=$(mktemp -d)
   mkdir -p "$top"/{SPECS,RPMS,BUILD,SOURCES,SRPMS}
-  cp "$here/files/kubelab-el8-shim.spec" "$top/SPECS/"
+  cp "$here/files/kubelab-el-shim.spec" "$top/SPECS/"
   chroot_path=/tmp/kubelab-shim
   rm -rf "$root$chroot_path"
   cp -a "$top" "$root$chroot_path"
-  chroot "$root" rpmbuild --quiet --define "_topdir $chroot_path" -bb "$chroot_path/SPECS/kubelab-el8-shim.spec" >/dev/null
+  chroot "$root" rpmbuild --quiet --define "_topdir $chroot_path" --define "elversion $version" \
+    --define "elmajor $major" -bb "$chroot_path/SPECS/kubelab-el-shim.spec" >/dev/null
   chroot "$root" sh -c "rpm -i --nodeps $chroot_path/RPMS/noarch/*.rpm"
   rm -rf "$root$chroot_path" "$top"
 }
@@ -220,15 +291,19 @@ build_flavour() {
   trap 'rm -rf "$work"' RETURN
   case "$flavour" in
     debian12) cached_stage "$work/root" "base" bootstrap "$base_pkgs" ;;
-    el8) cached_stage "$work/root" "el" el_stage ;;
+    el8|el9) cached_stage "$work/root" "el" el_stage ;;
   esac
   common_setup "$work/root"
-  [ "$flavour" = el8 ] && el8_setup "$work/root"
+  case "$flavour" in
+    debian12) fake_kernel "$work/root" 6.1.0-28-amd64 ;;
+    el8) el8_setup "$work/root" ;;
+    el9) el9_setup "$work/root" ;;
+  esac
   import_image "$work/root" "$ref" "$hash"
   say "$ref built in $(( $(date +%s) - start ))s (recipe $hash)"
 }
 
 case "$want" in
-  all) build_flavour debian12; build_flavour el8 ;;
+  all) build_flavour debian12; build_flavour el8; build_flavour el9 ;;
   *) build_flavour "$want" ;;
 esac
