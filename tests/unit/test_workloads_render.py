@@ -218,7 +218,27 @@ def test_defaults_equal_the_writeup_field_by_field(rendered):
             # The one addition to the write-up: the capability digest.
             annotations = actual["spec"]["template"]["metadata"].pop("annotations")
             assert set(annotations) == {DIGEST_ANNOTATION}
+        if obj["kind"] == "Deployment":
+            # The one change: full image names (test_images_are_full_names).
+            for container in obj["spec"]["template"]["spec"]["containers"]:
+                container["image"] = "docker.io/library/" + container["image"]
         assert differences(obj, actual) == [], obj["metadata"]["name"]
+
+
+def test_images_are_full_names(rendered):
+    """docker.io/library/NAME, so CRI-O needs no registries.conf short-name setting.
+
+    A short name (the write-up's ``nginx:...``, ``busybox``) is resolved only
+    through ``unqualified-search-registries``; without one the pull fails.
+    """
+    got = by_key(ok(rendered, "writeup"))
+    images = {name: got[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["image"]
+              for name in ("nginx", "busybox")}
+    assert images == {"nginx": "docker.io/library/nginx:stable-alpine3.17-slim",
+                      "busybox": "docker.io/library/busybox"}
+    writeup = {o["metadata"]["name"]: o["spec"]["template"]["spec"]["containers"][0]["image"]
+               for o in writeup_objects() if o["kind"] == "Deployment"}
+    assert writeup == {"nginx": "nginx:stable-alpine3.17-slim", "busybox": "busybox"}
 
 
 def test_capability_digest_of_the_writeup_list(rendered):
