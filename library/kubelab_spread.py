@@ -13,11 +13,15 @@ module: kubelab_spread
 short_description: Check that each Service spreads requests over all of its ready pods, from the pods' own logs
 description:
   - For every Service of the targets that can be reached from outside (externalIP or nodePort), sends N marked HTTP
-    GETs (C(?kubelab-verify=RUN-SERVICE-SEQ), a new connection each, round-robin over the Service's external
-    addresses), then reads the access log of every expected backend pod through the Kubernetes API (C(pods/log))
-    and counts the markers of this run per pod.
+    GETs (C(?kubelab-verify=RUN.NAMESPACE.SERVICE.SEQ), a new connection each, round-robin over the Service's
+    external addresses), then reads the access log of every expected backend pod through the Kubernetes API
+    (C(pods/log)) and counts that Service's markers of this run per pod.
+  - The marker is unique to the Service and the run. Its fields are joined with C(.), which no run id, namespace or
+    Service name can hold, and only a query value of exactly C(RUN.NAMESPACE.SERVICE.) plus digits counts, so
+    requests sent to C(nginx-svc-lb) never count as C(nginx-svc)'s.
   - Fails a Service when a request fails or gets a wrong answer, when an expected ready pod gets less than
-    O(min_fair_fraction) of its fair share, or when answered requests appear in no backend's log.
+    O(min_fair_fraction) of its fair share, when answered requests appear in no backend's log, or when the logs
+    hold more of its markers than it sent (or one marker twice).
   - "Binomial argument for the defaults: with k pods each request reaches a given pod with probability 1/k under
     a fair proxy. N is the smallest count with k * P[Binomial(N, 1/k) < ceil(0.4 N/k)] <= 1e-6 / (number of
     Services). For two pods and three Services: N = 65 requests per Service and a minimum of 13 per pod (20%);
@@ -94,8 +98,8 @@ EXAMPLES = r"""
 RETURN = r"""
 results:
   description:
-    - One result per Service; details holds requests, threshold, counts and shares per pod, failed_requests,
-      false_failure_probability and run_id.
+    - One result per Service; details holds requests (sent), answered, counted, threshold, counts and shares per
+      pod, backends, failed_requests, false_failure_probability, run_id and marker_prefix.
   returned: always
   type: list
   elements: dict

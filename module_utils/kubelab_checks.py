@@ -44,7 +44,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.kubelab_parsers import (
     CAP_NET_RAW, OK, TIMEOUT, TRANSPORT, capability_names, count_markers, evaluate_nslookup,
-    has_capability, parse_cap_masks, parse_nslookup, parse_ping, parse_tcp_connect,
+    has_capability, marker_prefix, parse_cap_masks, parse_nslookup, parse_ping, parse_tcp_connect, spread_marker,
 )
 
 __metaclass__ = type
@@ -441,12 +441,15 @@ def check_spread(targets, log_source, requests=0, min_fair_fraction=0.4, max_fal
 
     For each Service with external targets: ``requests`` (0 = from
     :func:`spread_plan`) GETs, round-robin over its external targets, each
-    with ``?kubelab-verify=<run_id>-<seq>``; then the access logs of the
-    expected backends (and of the endpoint pods) are read until every
-    answered request is found (or ``log_wait`` seconds). Fails when a request
+    with ``?kubelab-verify=<run_id>.<namespace>.<service>.<seq>`` (a marker
+    unique to the Service and the run: see ``marker_prefix``); then the
+    access logs of the expected backends (and of the endpoint pods) are read
+    until every answered request is found (or ``log_wait`` seconds). Only
+    that Service's markers of this run are counted. Fails when a request
     fails or gets a wrong answer, when an expected pod's share is below
-    ``min_fair_fraction / k``, or when answered requests are missing from
-    every log.
+    ``min_fair_fraction / k``, when answered requests are missing from every
+    log, or when the logs hold more of its markers than it sent (or one
+    marker more than once): then the count is not of its own requests.
     """
     run_id = run_id or uuid.uuid4().hex[:12]
     body_re = re.compile(body_pattern)
@@ -471,11 +474,11 @@ def check_spread(targets, log_source, requests=0, min_fair_fraction=0.4, max_fal
             n = int(requests)
             threshold = int(math.ceil(min_fair_fraction / len(backends) * n - 1e-9))
             prob = len(backends) * binomial_cdf_below(n, 1.0 / len(backends), threshold) if len(backends) > 1 else 0.0
-        prefix = "%s-%s" % (run_id, svc["name"])
+        prefix = marker_prefix(run_id, svc["namespace"], svc["name"])
 
         def one(i, svc_targets=svc_targets, prefix=prefix):
             t = svc_targets[i % len(svc_targets)]
-            marker = "%s-%04d" % (prefix, i)
+            marker = spread_marker(prefix, i)
             res = http_get(t["host"], t["port"], "%s?%s=%s" % (path, MARKER_KEY, marker), timeout)
             outcome, observed = _judge_http(res, body_re)
             return {"marker": marker, "outcome": outcome, "observed": observed,
@@ -485,24 +488,29 @@ def check_spread(targets, log_source, requests=0, min_fair_fraction=0.4, max_fal
         answered = [s for s in sent if s["outcome"] == OK]
         bad = [s for s in sent if s["outcome"] != OK]
         read_pods = list(backends) + sorted(set(e["pod"] for e in svc["endpoints"] if e["pod"]) - set(backends))
-        counts, log_errors = {}, {}
+        answered_markers = set(s["marker"] for s in answered)
+        counts, log_errors, seen = {}, {}, {}
         deadline = time.monotonic() + log_wait
         while True:
-            counts, log_errors = {}, {}
+            counts, log_errors, seen = {}, {}, {}
             for pod in read_pods:
                 try:
                     text = log_source.read(pod, svc["namespace"])
                     markers = count_markers(text, MARKER_KEY, prefix)
                     counts[pod] = sum(markers.values())
+                    for marker, times in markers.items():
+                        seen[marker] = seen.get(marker, 0) + times
                 except Exception as exc:  # API or file errors: reported, not fatal
                     counts[pod] = 0
                     log_errors[pod] = str(exc)
-            if sum(counts.values()) >= len(answered) or time.monotonic() >= deadline:
+            if answered_markers <= set(seen) or time.monotonic() >= deadline:
                 break
             sleep(0.5)
         shares = dict((pod, (counts[pod] / float(n)) if n else 0.0) for pod in read_pods)
         low = [pod for pod in backends if counts.get(pod, 0) < threshold]
-        unaccounted = len(answered) - sum(counts.values())
+        unaccounted = len(answered_markers - set(seen))
+        counted = sum(counts.values())
+        twice = sorted((m, c) for m, c in seen.items() if c > 1)
         problems = []
         if bad:
             kinds = collections.Counter(s["outcome"] for s in bad)
@@ -513,6 +521,10 @@ def check_spread(targets, log_source, requests=0, min_fair_fraction=0.4, max_fal
                 threshold, n, ", ".join("%s (%d)" % (pod, counts.get(pod, 0)) for pod in low)))
         if unaccounted > 0:
             problems.append("%d answered requests are in no backend's log" % unaccounted)
+        if counted > n:
+            problems.append("counted %d of this Service's markers in the pod logs but sent %d requests" % (counted, n))
+        if twice:
+            problems.append("%d markers counted more than once (first: %s x%d)" % (len(twice), twice[0][0], twice[0][1]))
         if log_errors:
             problems.append("log read errors: %s" % "; ".join("%s: %s" % kv for kv in sorted(log_errors.items())))
         observed = ", ".join("%s %d (%.0f%%)" % (pod, counts.get(pod, 0), 100 * shares[pod]) for pod in read_pods)
@@ -527,7 +539,9 @@ def check_spread(targets, log_source, requests=0, min_fair_fraction=0.4, max_fal
             observed, FAILED if problems else PASSED, duration=time.monotonic() - start,
             reason="; ".join(problems) or None,
             details={"requests": n, "threshold": threshold, "counts": counts, "shares": shares,
-                     "failed_requests": len(bad), "false_failure_probability": prob, "run_id": run_id}))
+                     "failed_requests": len(bad), "false_failure_probability": prob, "run_id": run_id,
+                     "marker_prefix": prefix, "answered": len(answered), "counted": counted,
+                     "backends": backends}))
     return results
 
 

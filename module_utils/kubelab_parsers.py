@@ -279,20 +279,41 @@ def parse_nginx_line(line):
     return d
 
 
-def count_markers(log_text, marker_key, run_id):
-    """Count the markers of this run in an nginx log.
+def marker_prefix(run_id, namespace, service):
+    """The marker prefix of one Service in one run: ``RUN.NAMESPACE.SERVICE``.
 
-    A probe request carries ``?<marker_key>=<run_id>-<seq>``. Returns
-    ``{marker: count}`` for the lines of this run only (earlier runs, health
-    checks and other clients are ignored).
+    Fields are joined with ``.``, a character that none of them can hold (the
+    run id is hexadecimal; namespace and Service names are DNS labels), so
+    the prefix of one Service is never a prefix of another's marker
+    (``nginx-svc`` vs ``nginx-svc-lb``)."""
+    for field in (run_id, namespace, service):
+        if not field or "." in field:
+            raise ValueError("a marker field must be non-empty and hold no '.': %r" % (field,))
+    return "%s.%s.%s" % (run_id, namespace, service)
+
+
+def spread_marker(prefix, seq):
+    """The marker of request ``seq`` of a Service: ``PREFIX.SEQ`` (4+ digits)."""
+    return "%s.%04d" % (prefix, seq)
+
+
+def count_markers(log_text, marker_key, prefix):
+    """Count one Service's markers of one run in an nginx access log.
+
+    A probe request carries ``?<marker_key>=<prefix>.<seq>`` (see
+    :func:`marker_prefix`, :func:`spread_marker`). Only a query value that is
+    exactly ``prefix`` + ``.`` + digits counts: another Service's markers
+    (even one whose name starts with this one's), earlier runs, health checks
+    and other clients are ignored. Returns ``{marker: count}``; a count above
+    1 means the same request was logged more than once.
     """
-    pattern = re.compile(r"[?&]%s=(%s-[A-Za-z0-9_.-]+)" % (re.escape(marker_key), re.escape(run_id)))
+    pattern = re.compile(r"[?&]%s=(%s\.\d+)(?=[&#]|$)" % (re.escape(marker_key), re.escape(prefix)))
     counts = {}
     for line in (log_text or "").splitlines():
         entry = parse_nginx_line(line)
         if entry is None:
             continue
-        m = pattern.search(entry["path"])
+        m = pattern.search(entry["path"])  # one request per line: counted once
         if m:
             counts[m.group(1)] = counts.get(m.group(1), 0) + 1
     return counts

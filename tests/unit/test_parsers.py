@@ -133,11 +133,56 @@ def test_nginx_log_lines_and_markers():
     assert all(entries)
     assert entries[0]["method"] == "GET" and entries[0]["status"] == 200
     assert entries[0]["forwarded_for"] == "-"
-    counts = p.count_markers("\n".join(lines), "kubelab-verify", "r1")
-    assert counts == {"r1-0001": 2, "r1-0002": 2}
-    assert p.count_markers("\n".join(lines), "kubelab-verify", "r2") == {}
+    # the capture was taken with markers r1-SEQ; a marker is PREFIX.SEQ now: the
+    # old form is not counted, the same real lines with the new form are
+    assert p.count_markers("\n".join(lines), "kubelab-verify", "r1") == {}
+    text = "\n".join(lines).replace("kubelab-verify=r1-", "kubelab-verify=r1.")
+    assert p.count_markers(text, "kubelab-verify", "r1") == {"r1.0001": 2, "r1.0002": 2}
+    assert p.count_markers(text, "kubelab-verify", "r2") == {}
     # the write-up's own log line (official image, main format)
     line = '10.244.2.1 - - [27/Jun/2023:08:30:40 +0000] "GET / HTTP/1.1" 200 615 "-" "curl/7.61.1" "-"'
     entry = p.parse_nginx_line(line)
     assert entry["remote_addr"] == "10.244.2.1" and entry["bytes"] == "615" and entry["user_agent"] == "curl/7.61.1"
     assert p.parse_nginx_line("2023/06/27 08:30:40 [notice] 1#1: start worker process 30") is None
+
+
+def _access(path):
+    return '10.244.1.1 - - [26/Nov/2026:22:36:17 +0000] "GET %s HTTP/1.1" 200 210 "-" "kubelab-verify" "-"' % path
+
+
+def test_marker_of_one_service_is_never_counted_as_another_whose_name_it_prefixes():
+    """Issue 14: nginx-svc-lb's requests must not count as nginx-svc's."""
+    svc = p.marker_prefix("0123abcd", "test", "nginx-svc")
+    lb = p.marker_prefix("0123abcd", "test", "nginx-svc-lb")
+    assert svc == "0123abcd.test.nginx-svc" and not lb.startswith(svc + ".")
+    log = "\n".join([_access("/?kubelab-verify=%s" % p.spread_marker(lb, 1)),
+                     _access("/?kubelab-verify=%s" % p.spread_marker(lb, 2)),
+                     _access("/?kubelab-verify=%s" % p.spread_marker(svc, 7))])
+    assert p.count_markers(log, "kubelab-verify", svc) == {"0123abcd.test.nginx-svc.0007": 1}
+    assert p.count_markers(log, "kubelab-verify", lb) == {"0123abcd.test.nginx-svc-lb.0001": 1,
+                                                         "0123abcd.test.nginx-svc-lb.0002": 1}
+
+
+@pytest.mark.parametrize("path", [
+    "/?kubelab-verify=r1.test.a.0001x",          # not digits to the end of the value
+    "/?kubelab-verify=r1.test.a.0001.5",         # a longer marker
+    "/?kubelab-verify=r1.test.a.",               # no sequence number
+    "/?kubelab-verify=r1.test.a-b.0001",         # another Service (a-b)
+    "/?kubelab-verify=r2.test.a.0001",           # another run
+    "/?kubelab-verify=r1.other.a.0001",          # another namespace
+    "/?x-kubelab-verify=r1.test.a.0001",         # another key
+    "/r1.test.a.0001",                           # not in the query
+])
+def test_only_an_exact_marker_of_the_service_and_run_counts(path):
+    assert p.count_markers(_access(path), "kubelab-verify", "r1.test.a") == {}
+
+
+def test_marker_in_a_longer_query_and_logged_twice():
+    line = _access("/?a=1&kubelab-verify=r1.test.a.0003&b=2")
+    assert p.count_markers(line + "\n" + line, "kubelab-verify", "r1.test.a") == {"r1.test.a.0003": 2}
+
+
+@pytest.mark.parametrize("fields", [("", "test", "a"), ("r1", "te.st", "a"), ("r1", "test", "a.b")])
+def test_marker_prefix_refuses_fields_that_could_overlap(fields):
+    with pytest.raises(ValueError):
+        p.marker_prefix(*fields)

@@ -398,6 +398,69 @@ def test_spread_counts_only_this_runs_markers_and_flags_unlogged_answers():
     assert "answered requests are in no backend's log" in r["observed"]
 
 
+class SharedPods:
+    """Several Services (one loopback port each, with its own split over the
+    pods) in front of the same pods, whose logs they share, as nginx-svc and
+    nginx-svc-lb share the nginx pods. ``repeat`` logs every request that
+    many times."""
+
+    def __init__(self, pods, weights_by_service, repeat=1):
+        self.proxies = {}
+        self.logs = dict((pod, []) for pod in pods)
+        for name, weights in weights_by_service.items():
+            proxy = FakeProxy(pods, weights)
+            proxy.logs = self.logs  # one access log per pod, whatever the Service
+            self.proxies[name] = proxy
+        self.repeat = repeat
+
+    def read(self, pod, namespace=None):
+        return "\n".join(line for line in self.logs[pod] for _ in range(self.repeat))
+
+    def targets(self, order):
+        return {"namespace": "test", "nodes": [], "services": [
+            {"name": name, "namespace": "test", "external_ips": ["127.0.0.1"],
+             "ports": [{"port": self.proxies[name].server.server_address[1], "protocol": "TCP", "node_port": None}],
+             "endpoints": [], "backends": sorted(self.logs)} for name in order]}
+
+    def close(self):
+        for proxy in self.proxies.values():
+            proxy.close()
+
+
+def test_spread_counts_only_its_own_services_requests_not_a_prefix_sharing_one():
+    """Issue 14: nginx-svc reaches one pod only; nginx-svc-lb (checked first)
+    spreads over both. nginx-svc-lb's requests in pod b's log must not make
+    nginx-svc pass."""
+    pods = SharedPods(["a", "b"], {"nginx-svc-lb": (1, 1), "nginx-svc": (1, 0)})
+    try:
+        res = {r["id"]: r for r in c.check_spread(pods.targets(["nginx-svc-lb", "nginx-svc"]), pods,
+                                                  log_wait=0.5, sleep=lambda s: None)}
+    finally:
+        pods.close()
+    lb, svc = res["spread:nginx-svc-lb"], res["spread:nginx-svc"]
+    assert lb["verdict"] == "pass", lb["observed"]
+    assert svc["verdict"] == "fail", svc["observed"]
+    assert svc["details"]["counts"]["b"] == 0 and svc["details"]["counted"] == svc["details"]["requests"]
+    assert "below" in svc["reason"] and "b (0)" in svc["reason"]
+    assert lb["details"]["marker_prefix"] != svc["details"]["marker_prefix"]
+    assert lb["details"]["run_id"] == svc["details"]["run_id"]
+
+
+def test_spread_fails_when_it_counts_more_than_it_sent():
+    """Every request shows up twice in the logs: the counts are not of the
+    requests sent, whatever the shares look like."""
+    pods = SharedPods(["a", "b"], {"nginx-svc": (1, 1)}, repeat=2)
+    try:
+        r = c.check_spread(pods.targets(["nginx-svc"]), pods, log_wait=0.5, sleep=lambda s: None)[0]
+    finally:
+        pods.close()
+    n = r["details"]["requests"]
+    assert r["verdict"] == "fail"
+    assert r["details"]["counted"] == 2 * n
+    assert "counted %d of this Service's markers in the pod logs but sent %d requests" % (2 * n, n) in r["reason"]
+    assert "markers counted more than once" in r["reason"]
+
+
 def test_spread_skips_services_unreachable_from_outside():
     t = loopback_targets(1, ["a"])
     t["services"][0]["external_ips"] = []
