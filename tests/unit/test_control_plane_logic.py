@@ -98,8 +98,11 @@ def test_init_decision_table(admin_conf, marker, probe, leftovers, expected):
     assert decide(admin_conf, marker, probe, leftovers) == expected
 
 
-def render_cni(source, cidr, rewrite=True):
-    """The manifest the role applies, from a downloaded SOURCE (the role's own vars)."""
+def render_cni(source, cidr, rewrite=True, set_iface=False):
+    """The manifest the role applies, from a downloaded SOURCE (the role's own vars).
+
+    FLANNELD_IFACE (set_iface) is tested in tests/unit/test_cni_manifest.py.
+    """
     import base64
 
     role_vars = yaml.safe_load((ROLE / "vars" / "main.yml").read_text())
@@ -108,8 +111,9 @@ def render_cni(source, cidr, rewrite=True):
         "control_plane_cni_manifest": "https://example.invalid/kube-flannel.yml",
         "kubelab_pod_network_cidr": cidr,
         "control_plane_cni_set_pod_cidr": rewrite,
+        "control_plane_cni_set_iface": set_iface,
     }
-    for name in ("__control_plane_cni_is_url", "__control_plane_cni_source_text", "__control_plane_cni_text"):
+    for name in [n for n in role_vars if n.startswith("__control_plane_cni_")]:
         variables[name] = trust_as_template(role_vars[name])
     templar = Templar(loader=DataLoader(), variables=variables)
     # the task writes this variable
