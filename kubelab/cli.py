@@ -307,6 +307,8 @@ def converge(ctx: Context, request: RunRequest) -> tuple[int, RunResult, list[di
         return EXIT_CANCELED, result, None
     ctx.print()
     ctx.print(report.render_hosts(result.tracker.counts))
+    ctx.print()
+    ctx.print(report.render_changes(result.tracker.changes, result.tracker.counts))
     hosts_ok = result.tracker.converged and result.status == "successful"
     if not hosts_ok:
         _report_failures(ctx, result)

@@ -11,8 +11,9 @@ tolerated.
 from __future__ import annotations
 
 import json
+import textwrap
 import xml.etree.ElementTree as ET
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from kubelab.errors import KubelabError
@@ -147,6 +148,28 @@ def render_hosts(counts: dict[str, HostCounts]) -> str:
         lines.append(
             f"{host:<{width}}  {c.ok:>4} {c.changed:>7} {c.failed:>6} {c.unreachable:>11} {c.skipped:>7}{state}"
         )
+    return "\n".join(lines)
+
+
+def render_changes(changes: Mapping[str, list[tuple[str, str]]], hosts: Iterable[str] = (), width: int = 100) -> str:
+    """What changed per host: the tasks that reported a change, by stage, in
+    the order they ran (a host of ``hosts`` with none says "nothing")."""
+    lines = ["What changed:"]
+    everyone = sorted(set(hosts) | set(changes))
+    if not everyone:
+        return "What changed: no host results were recorded."
+    for host in everyone:
+        items = list(changes.get(host) or [])
+        if not items:
+            lines.append(f"  {host}: nothing")
+            continue
+        lines.append(f"  {host}: {len(items)} task{'s' if len(items) != 1 else ''} changed")
+        stages: dict[str, list[str]] = {}
+        for stage, task in items:
+            stages.setdefault(stage or "-", []).append(task)
+        for stage, tasks in stages.items():
+            lines.extend(textwrap.wrap(f"{stage}: " + "; ".join(tasks), width=width,
+                                       initial_indent="    ", subsequent_indent="      "))
     return "\n".join(lines)
 
 

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Protocol
 
 from kubelab.errors import KubelabError
-from kubelab.events import RunTracker
+from kubelab.events import RunTracker, duration_text
 from kubelab.project import ansible_playbook, playbook_env
 
 # Environment keys ansible-runner sets that kubelab keeps: they make the
@@ -109,33 +109,83 @@ def run_ident(label: str, now: datetime.datetime | None = None) -> str:
 
 
 class Progress:
-    """Prints where the run is. On a terminal one line is rewritten in
-    place; otherwise one line per play and task (CI logs)."""
+    """Prints where the run is, naming only tasks that ran (see kubelab.events).
 
-    def __init__(self, stream=None, interactive: bool | None = None) -> None:
+    Without a terminal (CI logs): a line when a stage starts, one per task
+    that ran on some host once it finished (tasks skipped on every host are
+    only counted), a line for a task still running after
+    ``still_running_after`` seconds (then every ``still_running_every``), and
+    one per stage at its end with its time and hosts done out of total.
+    On a terminal: the stage lines, and one line rewritten in place with the
+    current stage, task and hosts. Failures are printed as they happen."""
+
+    def __init__(self, stream=None, interactive: bool | None = None,
+                 still_running_after: float = 10.0, still_running_every: float = 60.0) -> None:
         self.stream = stream or sys.stdout
         self.interactive = (
             self.stream.isatty() if interactive is None else interactive
         )
+        self.still_running_after = still_running_after
+        self.still_running_every = still_running_every
         self._width = 0
+        self._stages = 0  # stages whose start line was printed
+        self._closed_stages = 0  # stages whose summary was printed
+        self._tasks = 0  # tasks (over the whole run) whose end was handled
+        self._still: dict[int, float] = {}  # id(task) -> when it was last said to be running
+
+    def _say(self, tracker: RunTracker, text: str) -> None:
+        self._clear()
+        print(f"{tracker.clock_text()} {text}", file=self.stream, flush=True)
+
+    def _report(self, tracker: RunTracker) -> None:
+        """Print the lines for what started or ended since the last call."""
+        tasks = tracker.tasks
+        stages = tracker.stages
+        now = tracker.now()
+        index = 0
+        for position, stage in enumerate(stages):
+            if position >= self._stages:
+                self._say(tracker, f"{stage.name}: started")
+                self._stages = position + 1
+            for task in stage.tasks:
+                if index >= self._tasks and task.ended is not None:
+                    if task.ran and not task.structural and not self.interactive:
+                        self._say(tracker, f"  {task.label}: {task.summary()} ({duration_text(task.ended - task.started)})")
+                    self._tasks = index + 1
+                index += 1
+            if stage.ended is not None and position >= self._closed_stages:
+                self._say(tracker, stage.summary(now))
+                self._closed_stages = position + 1
+        task = tracker.current
+        if task is None or task.ended is not None or not task.pending or self.interactive:
+            return
+        running_for = now - task.started
+        last = self._still.get(id(task))
+        due = self.still_running_after if last is None else (last + self.still_running_every)
+        if running_for >= due:
+            self._still[id(task)] = running_for
+            hosts = len(task.hosts)
+            self._say(tracker, f"  {task.label}: running for {duration_text(running_for)}, "
+                               f"{len(task.results)}/{hosts} hosts done")
 
     def update(self, tracker: RunTracker, change: str | None) -> None:
         if change == "failure":
             self._clear()
             failure = tracker.failures[-1]
             print(f"  FAILED {failure.sentence()}", file=self.stream, flush=True)
-        if self.interactive:
-            if change in ("play", "task", "host", "failure", "tick"):
-                line = tracker.progress_line()
-                columns = shutil.get_terminal_size((100, 24)).columns - 1
-                if len(line) > columns:  # a wrapped line cannot be rewritten in place
-                    line = line[: max(10, columns - 3)] + "..."
-                pad = max(0, self._width - len(line))
-                self.stream.write("\r" + line + " " * pad)
-                self.stream.flush()
-                self._width = len(line)
-        elif change in ("play", "task"):
-            print(tracker.progress_line(counts=False), file=self.stream, flush=True)
+        if change is not None:
+            self._report(tracker)
+        if self.interactive and change in ("play", "task", "host", "failure", "tick", "stats"):
+            if change == "stats":
+                return
+            line = tracker.progress_line()
+            columns = shutil.get_terminal_size((100, 24)).columns - 1
+            if len(line) > columns:  # a wrapped line cannot be rewritten in place
+                line = line[: max(10, columns - 3)] + "..."
+            pad = max(0, self._width - len(line))
+            self.stream.write("\r" + line + " " * pad)
+            self.stream.flush()
+            self._width = len(line)
 
     def _clear(self) -> None:
         if self.interactive and self._width:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from kubelab.events import RunTracker, clean, failure_message
+from kubelab.events import RUNNING_AFTER, RunTracker, clean, failure_message
+from kubelab.report import render_changes
 from kubelab.runner import Progress, replay
 
 pytestmark = pytest.mark.unit
@@ -77,38 +78,166 @@ def test_stream_cut_before_the_recap_is_not_converged():
     assert tracker.counts["w1"].ignored == 1
 
 
-def test_progress_line_tracks_play_task_and_hosts():
-    ticks = iter([100.0, 165.0])
+def test_progress_line_tracks_stage_task_and_hosts():
+    """The live line: run time and stage time from the events' own stamps,
+    the task that is running and its hosts done out of the stage's."""
     events = load("failed")
-    cut = next(
-        i for i, e in enumerate(events)
-        if e["event"] == "runner_on_failed"
-    )
-    tracker = replay(events[: cut + 1], clock=lambda: next(ticks))
+    cut = next(i for i, e in enumerate(events) if e["event"] == "runner_on_failed")
+    tracker = replay(events[: cut + 1])
     line = tracker.progress_line()
-    assert line == "[01:05] Stage 2 - nodes | Install CRI-O | 2/2 hosts done | 2 failed"
+    assert line.startswith("[00:03] Stage 2 - nodes 0.2 s | Install CRI-O | 2/2 hosts done")
+    assert line.endswith("| 2 failed")
 
 
-def test_progress_without_terminal_prints_plays_tasks_and_failures():
+def test_progress_line_does_not_name_a_task_that_is_being_skipped():
+    """Started on every host but no result yet, a split second in: the task
+    may still be skipped everywhere, so the live line names only the stage."""
+    events = load("first_converge")
+    cut = next(i for i, e in enumerate(events)
+               if e["event"] == "runner_on_start" and e["event_data"]["task"] == "Restore the previous drop-in"
+               and e["event_data"]["host"] == "w1")
+    tracker = replay(events[: cut + 1])  # up to the task's runner_on_start on both hosts
+    assert tracker.current.name == "Restore the previous drop-in" and tracker.current.pending == {"cp1", "w1"}
+    line = tracker.progress_line()
+    assert "Restore" not in line and line.endswith("Stage 2 - nodes 1.6 s | 2 hosts")
+
+
+def test_progress_line_names_a_task_a_host_has_been_busy_with():
+    """A host on a task for RUNNING_AFTER seconds runs it (a skip takes a
+    fraction of a second): the task is named before any result."""
+    now = [0.0]
+    tracker = RunTracker(clock=lambda: now[0])
+    tracker.feed([
+        {"event": "playbook_on_play_start", "event_data": {"play": "Stage 3 - control plane"}},
+        {"event": "playbook_on_task_start", "event_data": {"task": "Run kubeadm init"}},
+        {"event": "runner_on_start", "event_data": {"host": "cp1", "task": "Run kubeadm init"}},
+    ])
+    now[0] = RUNNING_AFTER / 2
+    assert "kubeadm" not in tracker.progress_line()
+    now[0] = RUNNING_AFTER + 0.1
+    assert tracker.progress_line() == "[00:01] Stage 3 - control plane 1.1 s | Run kubeadm init | 0/1 hosts done"
+
+
+def plain_progress(name: str) -> list[str]:
     out = io.StringIO()
-    replay(load("failed"), progress=Progress(out, interactive=False))
-    lines = out.getvalue().splitlines()
-    assert any(line.endswith("Stage 1 - preflight") for line in lines)
-    assert any(line.endswith("Stage 2 - nodes | Install CRI-O | 1 failed") for line in lines)
+    replay(load(name), progress=Progress(out, interactive=False))
+    assert "\x1b" not in out.getvalue() and "\r" not in out.getvalue()
+    return out.getvalue().splitlines()
+
+
+SKIPPED_ON_EVERY_HOST = ["Read crio's error", "Restore the previous drop-in",
+                         "Start crio with the previous configuration", "Fail with crio's error",
+                         "Fail when a later drop-in overrides default_capabilities",
+                         "Reset a half-initialised control plane"]
+
+
+def test_first_converge_progress_names_only_what_ran():
+    """Issue 16: a first converge showed the rollback tasks it skipped
+    ("Restore the previous drop-in", "Fail with crio's error") as if they ran."""
+    lines = plain_progress("first_converge")
+    text = "\n".join(lines)
+    for task in SKIPPED_ON_EVERY_HOST:
+        assert task not in text, task
+    assert "Restart crio now if its package" not in text  # flush_handlers: no host result
+    assert lines == [
+        "[00:00] Stage 2 - nodes: started",
+        "[00:00]   Read the CRI-O package, repository and unit state: 2 ok (0.7 s)",
+        "[00:01]   Write the default capabilities drop-in: 2 changed (0.4 s)",
+        "[00:01]   Restart crio: 2 changed (0.4 s)",
+        "[00:02]   Enable and start crio: 1 changed, 1 skipped (0.4 s)",
+        "[00:02] Stage 2 - nodes: done in 2.1 s, 2/2 hosts done; 4 tasks ran, 5 skipped on every host (not listed)",
+        "[00:02] Stage 3 - control plane: started",
+        "[00:02]   Initialise the control plane with kubeadm: 1 changed (0.3 s)",
+        "[00:02] Stage 3 - control plane: done in 0.3 s, 1/1 hosts done; 1 task ran, "
+        "1 skipped on every host (not listed)",
+    ]
+
+
+def test_first_converge_on_a_terminal_never_shows_a_skipped_task():
+    out = io.StringIO()
+    replay(load("first_converge"), progress=Progress(out, interactive=True))
+    text = out.getvalue()
+    for task in SKIPPED_ON_EVERY_HOST:
+        assert task not in text, task
+    assert "| Write the default capabilities drop-in | 2/2 hosts done" in text
+    # the stage lines stay; the live line is rewritten in place
+    kept = [line.split("\r")[-1] for line in text.split("\n") if line.split("\r")[-1]]
+    assert kept == ["[00:00] Stage 2 - nodes: started",
+                    "[00:02] Stage 2 - nodes: done in 2.1 s, 2/2 hosts done; 4 tasks ran, "
+                    "5 skipped on every host (not listed)",
+                    "[00:02] Stage 3 - control plane: started",
+                    "[00:02] Stage 3 - control plane: done in 0.3 s, 1/1 hosts done; 1 task ran, "
+                    "1 skipped on every host (not listed)"]
+
+
+def test_the_run_ends_with_what_changed_per_host():
+    tracker = replay(load("first_converge"))
+    assert tracker.changes == {
+        "cp1": [("Stage 2 - nodes", "Write the default capabilities drop-in"), ("Stage 2 - nodes", "Restart crio"),
+                ("Stage 3 - control plane", "Initialise the control plane with kubeadm")],
+        "w1": [("Stage 2 - nodes", "Write the default capabilities drop-in"), ("Stage 2 - nodes", "Restart crio"),
+               ("Stage 2 - nodes", "Enable and start crio")],
+    }
+    assert render_changes(tracker.changes, tracker.counts).splitlines() == [
+        "What changed:",
+        "  cp1: 3 tasks changed",
+        "    Stage 2 - nodes: Write the default capabilities drop-in; Restart crio",
+        "    Stage 3 - control plane: Initialise the control plane with kubeadm",
+        "  w1: 3 tasks changed",
+        "    Stage 2 - nodes: Write the default capabilities drop-in; Restart crio; Enable and start crio",
+    ]
+    failed = replay(load("failed"))
+    assert render_changes(failed.changes, failed.counts).splitlines() == [
+        "What changed:", "  cp1: 1 task changed", "    Stage 2 - nodes: Write a drop-in",
+        "  w1: nothing", "  w2: nothing"]
+
+
+def test_progress_without_terminal_prints_stages_tasks_and_failures():
+    lines = plain_progress("failed")
+    assert lines[0] == "[00:00] Stage 1 - preflight: started"
+    assert lines[-1] == "[00:05] Stage 2 - nodes: done in 2.5 s, 1/2 hosts done (w1 failed or unreachable); 2 tasks ran"
+    assert "[00:03] Stage 1 - preflight: done in 3.2 s, 2/3 hosts done (w2 failed or unreachable); 1 task ran" in lines
+    assert any(line.endswith("  Install CRI-O: 1 failed, 1 skipped (0.2 s)") for line in lines)
     failed = [line for line in lines if "FAILED" in line]
     assert len(failed) == 2
     assert "host w2: task 'Check the inventory'" in failed[0]
     assert "host w1: task 'Install CRI-O'" in failed[1]
-    assert "\x1b" not in out.getvalue()
+
+
+def test_a_rescued_host_finishes_its_stage_and_an_ignored_failure_is_said_so():
+    lines = plain_progress("converged")
+    assert any(line.endswith("Tolerated failure: 1 failed (ignored), 1 skipped (1.7 s)") for line in lines)
+    assert lines[-1].endswith("Stage 2 - nodes: done in 5.1 s, 2/2 hosts done; 4 tasks ran")
+
+
+def test_a_task_still_running_is_said_to_run_with_its_hosts():
+    now = [0.0]
+    tracker = RunTracker(clock=lambda: now[0])
+    out = io.StringIO()
+    progress = Progress(out, interactive=False, still_running_after=10, still_running_every=60)
+    for event in [{"event": "playbook_on_play_start", "event_data": {"play": "Stage 2 - nodes"}},
+                  {"event": "playbook_on_task_start", "event_data": {"task": "Install CRI-O"}},
+                  {"event": "runner_on_start", "event_data": {"host": "w1"}},
+                  {"event": "runner_on_start", "event_data": {"host": "w2"}},
+                  {"event": "runner_on_ok", "event_data": {"host": "w1", "res": {"changed": True}}}]:
+        progress.update(tracker, tracker.handle(event))
+    for second in (5, 11, 30, 72):
+        now[0] = second
+        progress.update(tracker, "tick")
+    assert out.getvalue().splitlines() == [
+        "[00:00] Stage 2 - nodes: started",
+        "[00:11]   Install CRI-O: running for 11 s, 1/2 hosts done",
+        "[01:12]   Install CRI-O: running for 1 min 12 s, 1/2 hosts done",
+    ]
 
 
 def test_progress_on_a_terminal_rewrites_one_line():
     out = io.StringIO()
     replay(load("converged")[:8], progress=Progress(out, interactive=True))
     text = out.getvalue()
-    assert "\n" not in text
     assert text.count("\r") >= 3
-    assert "Stage 1 - preflight | Check the inventory" in text
+    assert "[00:02] Stage 1 - preflight 2.7 s | Check the inventory | 2/2 hosts done" in text
+    assert text.split("\n") == ["[00:00] Stage 1 - preflight: started", text.split("\n")[1]]
 
 
 def test_failure_message_prefers_msg_and_cleans_colour():

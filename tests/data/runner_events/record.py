@@ -1,6 +1,6 @@
 """Re-record the ansible-runner event streams used by tests/unit/test_events.py.
 
-    /work/venv/bin/python tests/data/runner_events/record.py
+    .venv/bin/python tests/data/runner_events/record.py [SCENARIO...]
 
 Runs the playbooks in this directory through kubelab's own AnsibleRunner
 (project ansible.cfg, allow-listed environment) against local-connection
@@ -25,6 +25,7 @@ from kubelab.runner import AnsibleRunner, Progress, RunRequest  # noqa: E402
 LOCAL = {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 INVENTORIES = {
     "converged": {"all": {"hosts": {"cp1": LOCAL, "w1": LOCAL}}},
+    "first_converge": {"all": {"hosts": {"cp1": LOCAL, "w1": LOCAL}}},
     "verify_failed": {"all": {"hosts": {"cp1": LOCAL, "w1": LOCAL}}},
     "failed": {
         "all": {
