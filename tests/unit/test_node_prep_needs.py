@@ -19,7 +19,7 @@ from ansible.template import Templar, trust_as_template
 pytestmark = pytest.mark.unit
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "node_prep"
-READ_ONLY = {"ansible.builtin.debug", "ansible.builtin.assert", "ansible.builtin.set_fact"}
+READ_ONLY = {"ansible.builtin.debug", "ansible.builtin.assert", "ansible.builtin.set_fact", "ansible.builtin.fail"}
 
 
 def load(rel):
@@ -78,6 +78,7 @@ def templar_for(state, container=False, selinux_mode="permissive", inventory_hos
         "groups": {"control_plane": ["cp1"], "workers": ["w1"], "all": ["cp1", "w1"]},
         "kubelab_control_plane_group": "control_plane",
         "kubelab_workers_group": "workers",
+        "kubelab_pod_network_cidr": "10.244.0.0/16",
         "hostvars": {"cp1": {"kubelab_node_ip": "192.0.2.10"}, "w1": {"kubelab_node_ip": "192.0.2.11"}},
         "__node_prep_state": state,
     })
@@ -98,6 +99,8 @@ def converged_state(container=False, selinux=True):
     state = {"swaps": "0", "fstab_swap": "0", "firewalld": "active",
              "hosts_block": value(t, "__node_prep_hosts_written | hash('sha1')"),
              "fw_permanent": "10250/tcp 30000-32767/tcp 8472/udp", "fw_runtime": "10250/tcp 30000-32767/tcp 8472/udp",
+             "fwt_permanent_sources": "10.244.0.0/16", "fwt_runtime_sources": "10.244.0.0/16",
+             "fwt_permanent_interfaces": "cni0 flannel.1", "fwt_runtime_interfaces": "cni0 flannel.1",
              "module.overlay": "loaded", "module.br_netfilter": "loaded",
              "sysctl.net.bridge.bridge-nf-call-iptables": "1", "sysctl.net.bridge.bridge-nf-call-ip6tables": "1",
              "sysctl.net.ipv4.ip_forward": "1"}
@@ -131,6 +134,10 @@ def test_a_converged_node_needs_nothing():
     ({"selinux": "Enforcing"}, "__node_prep_need_setenforce"),
     ({"fw_runtime": "10250/tcp"}, "__node_prep_need_firewalld"),
     ({"fw_permanent": ""}, "__node_prep_need_firewalld"),
+    ({"fwt_runtime_sources": ""}, "__node_prep_need_firewalld_trusted"),
+    ({"fwt_permanent_sources": "10.99.0.0/16"}, "__node_prep_need_firewalld_trusted"),
+    ({"fwt_permanent_interfaces": "cni0"}, "__node_prep_need_firewalld_trusted"),
+    ({"fwt_runtime_interfaces": ""}, "__node_prep_need_firewalld_trusted"),
     ({"hosts_block": "da39a3ee5e6b4b0d3255bfef95601890afd80709"}, "__node_prep_need_hosts"),
 ])
 def test_each_drift_is_seen(change, need):
