@@ -42,6 +42,25 @@ KUBEADM = STANDINS / "pkgs" / "kubeadm" / "root" / "usr" / "bin" / "kubeadm"
 KUBELET = STANDINS / "pkgs" / "kubelet" / "root" / "usr" / "bin" / "kubelet"
 APISERVER = STANDINS / "pkgs" / "kubeadm" / "root" / "usr" / "lib" / "kubelab-standins" / "kubeadm" / "kube-apiserver"
 
+# `uname -r` of the OSes kubelab supports (what the test nodes' wrapper prints).
+EL8_KERNEL = "4.18.0-553.el8_10.x86_64"
+EL9_KERNEL = "5.14.0-503.14.1.el9_5.x86_64"
+DEBIAN12_KERNEL = "6.1.0-28-amd64"
+PROC_CGROUPS_V1 = textwrap.dedent(
+    """\
+    #subsys_name\thierarchy\tnum_cgroups\tenabled
+    cpuset\t3\t1\t1
+    cpu\t1\t1\t1
+    cpuacct\t2\t1\t1
+    blkio\t7\t1\t1
+    memory\t4\t1\t1
+    devices\t5\t1\t1
+    freezer\t6\t1\t1
+    pids\t8\t1\t1
+    hugetlb\t9\t1\t1
+    """
+)
+
 # Plays systemctl for the stand-in units: what the unit files in the
 # packages would run, as processes whose pids live under the node's root.
 FAKE_SYSTEMCTL = textwrap.dedent(
@@ -112,14 +131,24 @@ def free_port() -> int:
 class Node:
     """A stand-in node: a root directory with what the nodes stage provides."""
 
-    def __init__(self, base: Path, name: str, systemctl: Path):
+    def __init__(self, base: Path, name: str, systemctl: Path, kernel: str = DEBIAN12_KERNEL, cgroup: int = 2):
         self.name = name
         self.root = base / name
         self.systemctl = systemctl
-        for d in ("etc/default", "etc/cni/net.d", "proc/sys/net/ipv4", "sys/fs/cgroup", "var/run/crio"):
+        for d in ("etc/default", "etc/cni/net.d", "proc/sys/net/ipv4", "sys/fs/cgroup", "var/run/crio", "bin"):
             (self.root / d).mkdir(parents=True, exist_ok=True)
         (self.root / "proc/sys/net/ipv4/ip_forward").write_text("1\n")
-        (self.root / "sys/fs/cgroup/cgroup.controllers").write_text("cpu memory pids\n")
+        if cgroup == 2:
+            (self.root / "sys/fs/cgroup/cgroup.controllers").write_text("cpuset cpu io memory hugetlb pids rdma misc\n")
+        else:  # the node boots cgroup v1: no unified hierarchy, controllers in /proc/cgroups
+            (self.root / "proc/cgroups").write_text(PROC_CGROUPS_V1)
+        # What the node's PATH holds for kubeadm: `uname -r` of the OS the
+        # node stands for (as the test nodes' wrapper) and the kubelet.
+        self.bin = self.root / "bin"
+        (self.bin / "uname").write_text(f"#!/bin/sh\n[ \"$1\" = -r ] && {{ echo {kernel}; exit 0; }}\nexec /bin/uname \"$@\"\n")
+        (self.bin / "kubelet").write_text(f"#!/bin/sh\nexec {sys.executable} {KUBELET} \"$@\"\n")
+        for tool in ("uname", "kubelet"):
+            (self.bin / tool).chmod(0o755)
         (self.root / "etc/cni/net.d/10-flannel.conflist").write_text("{}\n")
         sock = socket.socket(socket.AF_UNIX)
         sock.bind(str(self.root / "var/run/crio/crio.sock"))  # crio's socket, as the nodes stage leaves it
@@ -133,7 +162,7 @@ class Node:
                     KUBELAB_STANDIN_SYSTEMCTL=str(self.systemctl),
                     KUBELAB_STANDIN_DISCOVERY_TIMEOUT="10",
                     T_KUBELET=str(KUBELET), T_APISERVER=str(APISERVER),
-                    PYTHONPATH=str(STANDINS))
+                    PYTHONPATH=str(STANDINS), PATH=str(self.bin) + os.pathsep + os.environ.get("PATH", ""))
 
     def kubeadm(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, str(KUBEADM), *args], capture_output=True, text=True,
@@ -515,3 +544,113 @@ def test_reset_control_plane_stops_the_api_and_deletes_its_state(lab):
     assert [n["metadata"]["name"] for n in nodes] == ["cp1"]  # a fresh cluster: w1 is gone with the old state
     assert cp.get("/apis/apps/v1/namespaces/kube-system/daemonsets/kube-proxy") is None
     assert cp.get("/api/v1/namespaces/kube-system/services/kube-dns")["spec"]["clusterIP"] == "10.96.0.10"
+
+
+# ------------------------------------------------------------ SystemVerification
+# kubeadm 1.35's SystemVerification preflight check (system-validators
+# v1.12.1): kernel release patterns (a warning), cgroup v1 with kubelet 1.35
+# (an error), --ignore-preflight-errors / ignorePreflightErrors. Each node
+# here stops at preflight (ip_forward=0 is an error of its own) unless it
+# must pass it, so no API server is started.
+
+def preflight_node(tmp_path, name, kernel, cgroup, ip_forward="1"):
+    wrapper = tmp_path / "systemctl"
+    wrapper.write_text("#!/bin/sh\nexit 0\n")
+    wrapper.chmod(0o755)
+    node = Node(tmp_path, name, wrapper, kernel=kernel, cgroup=cgroup)
+    node.path("/proc/sys/net/ipv4/ip_forward").write_text(ip_forward + "\n")
+    config = node.path("/etc/kubernetes/kubeadm-config.yaml")
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text(kubeadm_config(free_port()))
+    return node
+
+
+def join_args(*extra):
+    return ("join", "127.0.0.1:1", "--token", "abcdef.0123456789abcdef",
+            "--discovery-token-ca-cert-hash", "sha256:" + "0" * 64, *extra)
+
+
+def sysverify_lines(out, kind):
+    return [line for line in (out.stdout + out.stderr).splitlines() if line.startswith(f"\t[{kind} SystemVerification]")]
+
+
+CGROUP_V1_ERROR = "cgroups v1 support is deprecated and will be removed in a future release"
+
+
+@pytest.mark.parametrize("command", ["init", "join"])
+def test_cgroup_v1_with_kubelet_135_is_a_system_verification_error(tmp_path, command):
+    node = preflight_node(tmp_path, "el8-v1", EL8_KERNEL, cgroup=1)
+    out = node.kubeadm(*(("init", "--config", "/etc/kubernetes/kubeadm-config.yaml") if command == "init" else join_args()))
+    assert out.returncode == 1
+    errors = sysverify_lines(out, "ERROR")
+    assert len(errors) == 1 and CGROUP_V1_ERROR in errors[0] and "'FailCgroupV1' to 'false'" in errors[0], out.stderr
+    # the kernel's mismatch is only a warning, printed on its own line
+    assert any(f"kernel release {EL8_KERNEL} is unsupported" in w for w in sysverify_lines(out, "WARNING"))
+    assert "[preflight] The system verification failed. Printing the output from the verification:" in out.stdout
+    assert re.search(r"KERNEL_VERSION\S*: \S*" + re.escape(EL8_KERNEL), out.stdout)
+    assert "error execution phase preflight" in out.stderr
+    assert not node.path("/etc/kubernetes/pki/ca.crt").exists()
+
+
+@pytest.mark.parametrize("how", ["flag", "config"])
+def test_ignored_system_verification_becomes_a_warning(tmp_path, how):
+    node = preflight_node(tmp_path, "el8-v1", EL8_KERNEL, cgroup=1, ip_forward="0")
+    config = node.path("/etc/kubernetes/kubeadm-config.yaml")
+    args = ["init", "--config", "/etc/kubernetes/kubeadm-config.yaml"]
+    if how == "flag":
+        args.append("--ignore-preflight-errors=systemverification")  # case-insensitive, as kubeadm
+    else:
+        config.write_text(config.read_text().replace(
+            "  criSocket: unix:///var/run/crio/crio.sock\n",
+            "  criSocket: unix:///var/run/crio/crio.sock\n  ignorePreflightErrors:\n    - SystemVerification\n"))
+    out = node.kubeadm(*args)
+    assert out.returncode == 1  # stopped by the ip_forward error, which is not ignored
+    assert sysverify_lines(out, "ERROR") == []
+    assert any(CGROUP_V1_ERROR in w for w in sysverify_lines(out, "WARNING")), out.stdout + out.stderr
+    assert "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]" in out.stderr
+
+
+def test_ignore_all_passes_preflight(tmp_path):
+    node = preflight_node(tmp_path, "el8-v1", EL8_KERNEL, cgroup=1, ip_forward="0")
+    env = dict(node.env(), KUBELAB_STANDIN_DISCOVERY_TIMEOUT="1")
+    out = subprocess.run([sys.executable, str(KUBEADM), *join_args("--ignore-preflight-errors=all")],
+                         capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+    assert "Some fatal errors occurred" not in out.stderr  # preflight passed; discovery (no API here) failed
+    assert any(CGROUP_V1_ERROR in w for w in sysverify_lines(out, "WARNING"))
+    assert "[WARNING FileContent--proc-sys-net-ipv4-ip_forward]" in out.stdout + out.stderr
+
+
+def test_join_ignores_system_verification_when_asked(tmp_path):
+    node = preflight_node(tmp_path, "el8-v1", EL8_KERNEL, cgroup=1, ip_forward="0")
+    out = node.kubeadm(*join_args("--ignore-preflight-errors=SystemVerification"))
+    assert out.returncode == 1 and sysverify_lines(out, "ERROR") == []
+    assert any(CGROUP_V1_ERROR in w for w in sysverify_lines(out, "WARNING"))
+    assert "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]" in out.stderr
+
+
+@pytest.mark.parametrize("kernel,warned", [(EL8_KERNEL, True), (EL9_KERNEL, True), (DEBIAN12_KERNEL, False),
+                                           ("5.15.0-125-generic", False), ("4.19.0-27-amd64", True)])
+def test_kernel_release_is_a_warning_on_cgroup_v2(tmp_path, kernel, warned):
+    node = preflight_node(tmp_path, "n", kernel, cgroup=2, ip_forward="0")
+    out = node.kubeadm(*join_args())
+    assert out.returncode == 1 and "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]" in out.stderr
+    assert sysverify_lines(out, "ERROR") == [], out.stderr
+    warnings = sysverify_lines(out, "WARNING")
+    assert bool([w for w in warnings if f"kernel release {kernel} is unsupported" in w]) == warned, warnings
+    assert "The system verification failed" not in out.stdout
+
+
+def test_cgroup_v1_with_an_older_kubelet_is_a_warning(tmp_path):
+    node = preflight_node(tmp_path, "old-kubelet", DEBIAN12_KERNEL, cgroup=1, ip_forward="0")
+    (node.bin / "kubelet").write_text("#!/bin/sh\necho 'Kubernetes v1.34.2'\n")
+    out = node.kubeadm(*join_args())
+    assert sysverify_lines(out, "ERROR") == []
+    assert any(CGROUP_V1_ERROR in w for w in sysverify_lines(out, "WARNING"))
+
+
+def test_missing_required_cgroup_controller_is_an_error(tmp_path):
+    node = preflight_node(tmp_path, "no-cpuset", DEBIAN12_KERNEL, cgroup=2)
+    node.path("/sys/fs/cgroup/cgroup.controllers").write_text("cpu io memory pids\n")
+    out = node.kubeadm(*join_args())
+    assert out.returncode == 1
+    assert sysverify_lines(out, "ERROR") == ["\t[ERROR SystemVerification]: missing required cgroups: cpuset"], out.stderr
