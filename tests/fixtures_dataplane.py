@@ -25,6 +25,14 @@ service port with no endpoints. nginx (one foreground master per pod
 namespace, own config and access log in the docker image's ``main`` format)
 and dnsmasq run in the foreground under this process's ``Popen`` handles.
 
+Every node also has firewalld 0.9's forward chain (EL8's firewalld; see
+:func:`firewalld_forward_ruleset`): what no zone accepts is rejected with
+``icmpx admin-prohibited``. Its ``trusted`` zone holds, by default, what the
+node_prep role binds to it (``node_prep_firewalld_trusted_sources`` and
+``..._interfaces`` read from roles/node_prep/defaults/main.yml, templated
+with the kubelab role's defaults); ``DataPlane(trusted_sources=[],
+trusted_interfaces=[])`` is a node where the role did not do that.
+
 Faults (``faults=``) that the checks must catch: ``dead_endpoint`` (no nginx
 in pod pb), ``one_pod_selected`` (the Services select only pa),
 ``wrong_body`` (pb serves another page), ``wrong_body_all`` (both do),
@@ -46,8 +54,11 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from ansible.module_utils.kubelab_checks import ExecResult, FileLogSource
+
+REPO = Path(__file__).resolve().parent.parent
 
 FAULTS = frozenset({
     "dead_endpoint", "one_pod_selected", "wrong_body", "wrong_body_all",
@@ -101,6 +112,75 @@ _counter = itertools.count()
 CLONE_NEWNET = 0x40000000
 DROP_NET_RAW = ["setpriv", "--bounding-set", "-net_raw", "--inh-caps", "-net_raw",
                 "--ambient-caps", "-net_raw", "--"]
+
+
+def role_trusted_zone():
+    """(sources, interfaces) the node_prep role binds to firewalld's trusted zone by default.
+
+    Read from the role's defaults and templated as a play would, with the
+    kubelab role's defaults (kubelab_pod_network_cidr): the data plane gets
+    whatever the role ships, not an answer written here.
+    """
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    variables = {}
+    for path in (REPO / "roles" / "kubelab" / "defaults" / "main.yml",
+                 REPO / "roles" / "node_prep" / "defaults" / "main.yml"):
+        for key, value in (yaml.safe_load(path.read_text()) or {}).items():
+            variables[key] = trust_as_template(value) if isinstance(value, str) else value
+    templar = Templar(loader=DataLoader(), variables=variables)
+
+    def get(name):
+        if name not in variables:
+            return []
+        return list(templar.template(trust_as_template("{{ %s }}" % name)))
+
+    return get("node_prep_firewalld_trusted_sources"), get("node_prep_firewalld_trusted_interfaces")
+
+
+def firewalld_forward_ruleset(trusted_sources, trusted_interfaces, table="kubelab_firewalld"):
+    """nftables ruleset of firewalld 0.9's forward path with a trusted zone (target ACCEPT).
+
+    Modelled on firewalld v0.9.11 src/firewall/core/nftables.py (table inet
+    firewalld, chain filter_FORWARD at priority filter + 10): established/
+    related accept, ``ct status dnat`` accept, ``iifname "lo"`` accept, the
+    zone dispatch (FORWARD_IN by input interface or source address,
+    FORWARD_OUT by output interface or destination address; only the trusted
+    zone's ACCEPT target accepts anything: the default zone's target adds no
+    rule and 0.9 has no intra-zone forwarding), ``ct state invalid`` drop,
+    and last ``reject with icmpx admin-prohibited``.
+    """
+    v4 = [s for s in trusted_sources if ":" not in s]
+    v6 = [s for s in trusted_sources if ":" in s]
+
+    def elements(items, quote=False):
+        if not items:
+            return ""
+        return " elements = { %s };" % ", ".join(f'"{i}"' if quote else i for i in items)
+
+    return "\n".join([
+        f"add table inet {table}",
+        f"table inet {table} {{",
+        f"  set trusted_src4 {{ type ipv4_addr; flags interval;{elements(v4)} }}",
+        f"  set trusted_src6 {{ type ipv6_addr; flags interval;{elements(v6)} }}",
+        f"  set trusted_ifaces {{ type ifname;{elements(trusted_interfaces, quote=True)} }}",
+        "  chain filter_FORWARD {",
+        "    type filter hook forward priority filter + 10; policy accept;",
+        "    ct state established,related accept",
+        "    ct status dnat accept",
+        '    iifname "lo" accept',
+        "    iifname @trusted_ifaces accept",
+        "    ip saddr @trusted_src4 accept",
+        "    ip6 saddr @trusted_src6 accept",
+        "    oifname @trusted_ifaces accept",
+        "    ip daddr @trusted_src4 accept",
+        "    ip6 daddr @trusted_src6 accept",
+        "    ct state invalid drop",
+        "    reject with icmpx type admin-prohibited",
+        "  }",
+        "}",
+    ]) + "\n"
 
 
 def _run(*argv, check=True, input_text=None):
@@ -201,11 +281,15 @@ def _text(value):
 class DataPlane:
     """Build, describe and tear down the namespace data plane."""
 
-    def __init__(self, faults=()):
+    def __init__(self, faults=(), trusted_sources=None, trusted_interfaces=None):
         unknown = set(faults) - FAULTS
         if unknown:
             raise ValueError(f"unknown faults: {sorted(unknown)}")
         self.faults = frozenset(faults)
+        role_sources, role_interfaces = role_trusted_zone()
+        # firewalld's trusted zone on every node: the role's defaults unless given
+        self.trusted_sources = list(role_sources if trusted_sources is None else trusted_sources)
+        self.trusted_interfaces = list(role_interfaces if trusted_interfaces is None else trusted_interfaces)
         self.prefix = f"kv{os.getpid() % 100000}x{next(_counter)}"
         self.ns = {key: f"{self.prefix}-{key}" for key in ["sw", "ctl", *NODES, *PODS]}
         self.created_ns = []
@@ -276,6 +360,8 @@ class DataPlane:
         self._ip("n2", "route", "add", "blackhole", f"{SILENT_IP}/32")
         for node in NODES:
             _run("ip", "netns", "exec", self.ns[node], "nft", "-f", "-", input_text=self._ruleset(node))
+            _run("ip", "netns", "exec", self.ns[node], "nft", "-f", "-",
+                 input_text=firewalld_forward_ruleset(self.trusted_sources, self.trusted_interfaces))
         self._write_resolv_conf()
         self._start_dns()
         for key in ("pa", "pb"):
@@ -572,8 +658,8 @@ def dataplane_factory():
     _require_root()
     built = []
 
-    def build(*faults):
-        plane = DataPlane(faults).up()
+    def build(*faults, **options):
+        plane = DataPlane(faults, **options).up()
         built.append(plane)
         return plane
 

@@ -19,7 +19,9 @@ import pytest
 
 from ansible.module_utils import kubelab_checks as checks
 from ansible.module_utils.kubelab_report import summarize, write_report
-from fixtures_dataplane import PODS, SILENT_IP, DataPlane, dataplane, dataplane_factory, netns_list  # noqa: F401
+from fixtures_dataplane import (  # noqa: F401
+    NODES, PODS, SILENT_IP, DataPlane, dataplane, dataplane_factory, netns_list, role_trusted_zone,
+)
 
 pytestmark = [pytest.mark.root, pytest.mark.netns]
 
@@ -68,6 +70,58 @@ def test_healthy_lab_passes_every_check(dataplane, tmp_path):
     doc = json.loads(open(paths["json"]).read())
     assert doc["summary"]["ok"] is True and doc["summary"]["pass"] == len(everything)
     assert ET.parse(paths["junit"]).getroot().get("failures") == "0"
+
+
+def _nft_set(plane, node, name):
+    out = subprocess.run(["ip", "netns", "exec", plane.ns[node], "nft", "-j", "list", "set", "inet",
+                          "kubelab_firewalld", name], capture_output=True, text=True, check=True).stdout
+    elems = [o["set"].get("elem", []) for o in json.loads(out)["nftables"] if "set" in o][0]
+    return sorted(e if isinstance(e, str) else "%s/%s" % (e["prefix"]["addr"], e["prefix"]["len"]) for e in elems)
+
+
+def test_nodes_forward_like_firewalld_0_9_with_the_roles_trusted_zone(dataplane):
+    """Every node's forward path: firewalld 0.9's chain, trusted zone = node_prep's defaults."""
+    sources, interfaces = role_trusted_zone()
+    assert sources, "node_prep binds no source to firewalld's trusted zone by default"
+    for node in NODES:
+        assert _nft_set(dataplane, node, "trusted_src4") == sorted(sources)
+        assert _nft_set(dataplane, node, "trusted_ifaces") == sorted(interfaces)
+        chain = subprocess.run(["ip", "netns", "exec", dataplane.ns[node], "nft", "list", "chain", "inet",
+                                "kubelab_firewalld", "filter_FORWARD"], capture_output=True, text=True,
+                               check=True).stdout
+        assert chain.strip().splitlines()[-3].strip() == "reject with icmpx admin-prohibited"
+    # and with that zone, everything passes (as test_healthy_lab_passes_every_check shows in full)
+    _http, _spread, pod = run_all(dataplane)
+    assert pod["ping:" + PODS["pb"][2]]["verdict"] == "pass"
+    assert pod["dns:nginx-svc-lb"]["verdict"] == "pass"
+
+
+@pytest.mark.slow
+def test_without_the_pod_network_in_the_trusted_zone_forwarded_pod_traffic_is_rejected(dataplane_factory):
+    """firewalld 0.9 on nodes where node_prep bound nothing to the trusted zone (2f9e5a8's behaviour).
+
+    Pod to pod (also on one node: routed through the node, as cni0 traffic
+    through br_netfilter), DNS to the CoreDNS pod, TCP to Services: all
+    rejected. NodePort/externalIP requests that kube-proxy sends to the local
+    pod pass (``ct status dnat accept``); those sent on to the other node's
+    pod are rejected there, so about half of the requests fail.
+    """
+    plane = dataplane_factory(trusted_sources=[], trusted_interfaces=[])
+    for node in NODES:
+        assert _nft_set(plane, node, "trusted_src4") == []
+    targets = plane.targets()
+    # short timeouts: what is rejected is reported as a timeout or "no route to host" either way
+    spread = by_id(plane.controller(checks.check_spread, targets, plane.log_source(), log_wait=1.0, timeout=1.0,
+                                    workers=16))
+    pod = by_id(checks.PodProbe(plane.pod_executor(), targets, timeout=1, attempts=1, delay=0.0).run())
+    for key in ("pa", "pb", "dns"):
+        assert pod["ping:" + PODS[key][2]]["verdict"] == "fail", key
+    assert all(pod[i]["verdict"] == "fail" for i in pod if i.startswith(("dns:", "tcp:"))), failing(pod)
+    for r in spread.values():
+        assert r["verdict"] == "fail"
+        failed, requests = r["details"]["failed_requests"], r["details"]["requests"]
+        assert 0 < failed < requests, (failed, requests)  # the local-pod share still answers
+        assert all(n > 0 for n in r["details"]["counts"].values())
 
 
 def test_dead_endpoint_is_caught(dataplane_factory):
