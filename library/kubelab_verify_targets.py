@@ -131,7 +131,7 @@ import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-from ansible.module_utils.kubelab_checks import fetch_objects, kube_api_client, not_ready, targets_from_objects
+from ansible.module_utils.kubelab_checks import discover_targets, kube_api_client, not_ready_message
 
 try:
     import kubernetes  # noqa: F401  pylint: disable=unused-import
@@ -145,19 +145,9 @@ except ImportError:
 def discover(params, client_factory=kube_api_client, sleep=time.sleep, clock=time.monotonic):
     """Poll until ready; returns (targets, waited, waiting-list)."""
     api = client_factory(params["kubeconfig"], params.get("context"))
-    start = clock()
-    deadline = start + max(0, params["wait_timeout"])
-    need_probe = bool(params["probe_selector"])
-    while True:
-        objs = fetch_objects(api, params["namespace"], params["dns_service"], params["dns_namespace"])
-        targets = targets_from_objects(
-            params["namespace"], objs["services"], objs["pods"], objs["nodes"], objs["deployments"],
-            objs["endpoint_slices"], objs["dns_service"], cluster_domain=params["cluster_domain"],
-            probe_selector=params["probe_selector"] or None)
-        waiting = not_ready(objs, targets, need_probe)
-        if not waiting or clock() >= deadline:
-            return targets, clock() - start, waiting
-        sleep(params["poll_interval"])
+    return discover_targets(api, params["namespace"], params["dns_service"], params["dns_namespace"],
+                            params["cluster_domain"], params["probe_selector"], params["wait_timeout"],
+                            params["poll_interval"], sleep=sleep, clock=clock)
 
 
 def main():
@@ -185,10 +175,8 @@ def main():
             params["namespace"], params["kubeconfig"], exc))
     if waiting:
         module.fail_json(
-            msg="not ready after %ss in namespace %s: %s (expected: every Deployment fully ready, every Service "
-                "with a ready endpoint, a ready probe pod %s, the DNS Service %s/%s)" % (
-                    params["wait_timeout"], params["namespace"], "; ".join(waiting), params["probe_selector"],
-                    params["dns_namespace"], params["dns_service"]),
+            msg=not_ready_message(params["wait_timeout"], params["namespace"], waiting, params["probe_selector"],
+                                  params["dns_namespace"], params["dns_service"]),
             waiting=waiting, targets=targets, changed=False)
     module.exit_json(changed=False, targets=targets, waited=round(waited, 3))
 

@@ -817,6 +817,34 @@ def not_ready(objs, targets, need_probe_pod):
     return waiting
 
 
+def discover_targets(api_client, namespace="test", dns_service="kube-dns", dns_namespace="kube-system",
+                     cluster_domain="cluster.local", probe_selector=None, wait_timeout=300, poll_interval=2.0,
+                     sleep=time.sleep, clock=time.monotonic, fetch=fetch_objects):
+    """Poll the API until the workloads are ready (or ``wait_timeout``).
+
+    Returns ``(targets, waited seconds, waiting)``; ``waiting`` lists what is
+    still not ready (empty when everything is)."""
+    start = clock()
+    deadline = start + max(0, wait_timeout)
+    while True:
+        objs = fetch(api_client, namespace, dns_service, dns_namespace)
+        targets = targets_from_objects(
+            namespace, objs["services"], objs["pods"], objs["nodes"], objs["deployments"],
+            objs["endpoint_slices"], objs["dns_service"], cluster_domain=cluster_domain,
+            probe_selector=probe_selector or None)
+        waiting = not_ready(objs, targets, bool(probe_selector))
+        if not waiting or clock() >= deadline:
+            return targets, clock() - start, waiting
+        sleep(poll_interval)
+
+
+def not_ready_message(wait_timeout, namespace, waiting, probe_selector, dns_namespace, dns_service):
+    """The readiness failure, naming what is not ready and what was expected."""
+    return ("not ready after %ss in namespace %s: %s (expected: every Deployment fully ready, every Service "
+            "with a ready endpoint, a ready probe pod %s, the DNS Service %s/%s)" % (
+                wait_timeout, namespace, "; ".join(waiting), probe_selector, dns_namespace, dns_service))
+
+
 def exit_with_results(module, results, prefix, label="request", fail_on_check_failure=True):
     """End a verification module: fail naming every failed check (label,
     expected, observed) when asked to, else exit with the results. Never

@@ -14,6 +14,8 @@ from ansible.module_utils.testing import patch_module_args
 import kubelab_http_probe
 import kubelab_pod_probe
 import kubelab_spread
+import kubelab_verify_cluster
+import kubelab_verify_targets
 
 pytestmark = pytest.mark.unit
 
@@ -144,7 +146,7 @@ def test_spread_rejects_a_bad_fraction(capsys):
 
 
 @pytest.mark.parametrize("name", ["kubelab_verify_targets", "kubelab_http_probe", "kubelab_spread",
-                                  "kubelab_pod_probe", "kubelab_verify_report"])
+                                  "kubelab_pod_probe", "kubelab_verify_report", "kubelab_verify_cluster"])
 def test_documentation_matches_the_argument_spec(name, monkeypatch):
     import importlib
 
@@ -219,3 +221,194 @@ def test_module_utils_run_on_python38(tmp_path):
     ) % (str(tmp_path), str(capture))
     out = subprocess.run([py38, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["ok", "(65,", "13)", "1"]
+
+
+# ------------------------------------------------ kubelab_verify_cluster
+class LoggingWeb:
+    """Two loopback "pods" behind one port, picked in turn, each with an
+    nginx-style access log (what pods/log would return)."""
+
+    def __init__(self):
+        self.logs = {"nginx-a": [], "nginx-b": []}
+        self.turn = 0
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802
+                pod = sorted(outer.logs)[outer.turn % 2]
+                outer.turn += 1
+                outer.logs[pod].append('127.0.0.1 - - [02/Dec/2026:06:00:00 +0000] "GET %s HTTP/1.1" 200 31 '
+                                       '"-" "kubelab-verify" "-"' % self.path)
+                data = b"<title>Welcome to nginx!</title>"
+                self.send_response(200)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.port = self.server.server_address[1]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+class FakeCore:
+    """CoreV1Api as far as KubeLogSource uses it."""
+
+    def __init__(self, web):
+        self.web = web
+
+    def read_namespaced_pod_log(self, pod, namespace, **kwargs):
+        return "\n".join(self.web.logs[pod])
+
+
+def cluster_targets(port):
+    return {"namespace": "test", "cluster_domain": "cluster.local",
+            "cluster_dns": {"name": "kube-dns", "namespace": "kube-system", "cluster_ip": "10.96.0.10",
+                            "ports": [{"name": "dns-tcp", "port": 53, "protocol": "TCP"}]},
+            "nodes": [{"name": "w1", "addresses": ["127.0.0.1"]}],
+            "services": [{"name": "nginx-svc", "namespace": "test", "type": "ClusterIP", "cluster_ip": "10.105.132.127",
+                          "external_ips": ["127.0.0.1"], "ports": [{"port": port, "protocol": "TCP", "node_port": None}],
+                          "endpoints": [{"ip": "10.244.1.15", "pod": "nginx-a", "node": "w1", "ready": True},
+                                        {"ip": "10.244.2.14", "pod": "nginx-b", "node": "w2", "ready": True}],
+                          "backends": ["nginx-a", "nginx-b"]}],
+            "pods": [{"name": "nginx-a", "ip": "10.244.1.15", "node": "w1", "ready": True, "host_network": False},
+                     {"name": "busybox-1", "ip": "10.244.1.16", "node": "w1", "ready": True, "host_network": False}],
+            "probe_pod": {"name": "busybox-1", "namespace": "test", "container": "busybox", "node": "w1"}}
+
+
+class PodExec(c.KubeExecExecutor):
+    def __init__(self, core, namespace, pod, container=None):
+        self.calls = []
+
+    def run(self, argv, timeout):
+        if argv[0] == "nslookup":
+            return c.ExecResult("Server:\t\t10.96.0.10\nAddress:\t10.96.0.10:53\n\nName:\tnginx-svc.test.svc.cluster.local\n"
+                                "Address: 10.105.132.127\n\n", "", 0, None, False)
+        if argv[0] == "ping":
+            return c.ExecResult("PING x\n", "ping: permission denied (are you root?)\n", 1, None, False)
+        if argv[0] == "cat":
+            return c.ExecResult("CapEff:\t00000000a80425fb\n", "", 0, None, False)
+        return c.ExecResult("Connected to %s\n" % argv[2].split()[2], "", 0, None, False)
+
+
+def fake_api(monkeypatch, module, web, waiting=()):
+    monkeypatch.setattr(module, "kube_api_client", lambda path, ctx: object())
+    if hasattr(module, "k8s_client"):
+        monkeypatch.setattr(module.k8s_client, "CoreV1Api", lambda api: FakeCore(web))
+    if hasattr(module, "KubeExecExecutor"):
+        monkeypatch.setattr(module, "KubeExecExecutor", PodExec)
+    if hasattr(module, "discover_targets"):
+        monkeypatch.setattr(module, "discover_targets",
+                            lambda api, *args, **kwargs: (cluster_targets(web.port), 0.1, list(waiting)))
+    if hasattr(module, "discover"):  # kubelab_verify_targets
+        monkeypatch.setattr(module, "discover", lambda params: (cluster_targets(web.port), 0.1, list(waiting)))
+
+
+def comparable(results):
+    keep = ("id", "stage", "source", "target", "expected", "verdict", "reason")
+    return [{k: r[k] for k in keep} for r in results]
+
+
+def test_verify_cluster_gives_the_single_modules_results_in_one_run(monkeypatch, capsys):
+    """Same checks, same verdicts and messages as kubelab_http_probe +
+    kubelab_spread + kubelab_pod_probe, from one module process."""
+    web = LoggingWeb()
+    try:
+        for module in (kubelab_verify_cluster, kubelab_spread, kubelab_pod_probe):
+            fake_api(monkeypatch, module, web)
+        common = {"kubeconfig": "/k", "attempts": 1, "delay": 0}
+        rc, one = run(kubelab_verify_cluster, dict(common, spread_log_wait=2.0,
+                                                    node_crio_capabilities={"w1": ["CHOWN", "NET_RAW"]}), capsys)
+        targets = one["targets"]
+        rc_h, http = run(kubelab_http_probe, {"targets": targets, "attempts": 1, "delay": 0,
+                                              "fail_on_check_failure": False}, capsys)
+        rc_s, spread = run(kubelab_spread, {"kubeconfig": "/k", "targets": targets, "log_wait": 2.0,
+                                            "fail_on_check_failure": False}, capsys)
+        rc_p, pod = run(kubelab_pod_probe, dict(common, targets=targets, fail_on_check_failure=False,
+                                                node_crio_capabilities={"w1": ["CHOWN", "NET_RAW"]}), capsys)
+    finally:
+        web.close()
+    assert (rc, rc_h, rc_s, rc_p) == (0, 0, 0, 0), one
+    assert one["ready"] is True and one["changed"] is False
+    assert comparable(one["results"]) == comparable(http["results"] + spread["results"] + pod["results"])
+    by_id = {r["id"]: r for r in one["results"]}
+    assert by_id["spread:nginx-svc"]["verdict"] == "pass", by_id["spread:nginx-svc"]["observed"]
+    assert by_id["ping:nginx-a"]["verdict"] == "fail"
+    assert "the pod predates the CRI-O change: recreate it" in by_id["ping:nginx-a"]["observed"]
+    assert one["failed_checks"] == ["ping:nginx-a"]
+    assert set(one["timings"]) == {"targets", "http", "spread", "pod"}
+
+
+def test_verify_cluster_not_ready_fails_with_the_targets_message_and_runs_no_check(monkeypatch, capsys):
+    web = LoggingWeb()
+    try:
+        for module in (kubelab_verify_cluster, kubelab_verify_targets):
+            fake_api(monkeypatch, module, web, waiting=["deployment nginx: 1/2 ready"])
+        rc, out = run(kubelab_verify_cluster, {"kubeconfig": "/k", "wait_timeout": 0}, capsys)
+        rc_t, alone = run(kubelab_verify_targets, {"kubeconfig": "/k", "wait_timeout": 0}, capsys)
+    finally:
+        web.close()
+    assert rc == rc_t == 1
+    assert out["msg"] == alone["msg"]
+    assert out["msg"].startswith("not ready after 0s in namespace test: deployment nginx: 1/2 ready (expected:")
+    assert out["ready"] is False and out["waiting"] == ["deployment nginx: 1/2 ready"]
+    assert "results" not in out and web.turn == 0  # not one request was sent
+
+
+def test_verify_cluster_api_error_names_namespace_and_kubeconfig(capsys, tmp_path):
+    kubeconfig = tmp_path / "missing.conf"
+    rc, out = run(kubelab_verify_cluster, {"kubeconfig": str(kubeconfig)}, capsys)
+    assert rc == 1 and out["ready"] is False
+    assert out["msg"].startswith("cannot read the cluster objects of namespace test with %s" % kubeconfig)
+
+
+def test_verify_cluster_without_a_probe_pod_says_the_in_pod_checks_did_not_run(monkeypatch, capsys):
+    web = LoggingWeb()
+    try:
+        fake_api(monkeypatch, kubelab_verify_cluster, web)
+        targets = cluster_targets(web.port)
+        targets["probe_pod"] = None
+        monkeypatch.setattr(kubelab_verify_cluster, "discover_targets", lambda api, *a, **k: (targets, 0.0, []))
+        rc, out = run(kubelab_verify_cluster, {"kubeconfig": "/k", "probe_selector": {}, "checks": ["pod"]}, capsys)
+    finally:
+        web.close()
+    assert rc == 0
+    assert [(r["id"], r["verdict"]) for r in out["results"]] == [("pod:*", "skip")]
+    assert "probe_selector is empty" in out["results"][0]["reason"]
+
+
+def test_the_verify_role_imports_the_kubernetes_client_in_one_module_run_at_most():
+    """Issue 16: each module run that imports the kubernetes client pays
+    seconds on a loaded machine. Count the verify role's tasks whose module
+    imports it (a loop would run it once per item)."""
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    keywords = {"name", "register", "when", "loop", "delegate_to", "failed_when", "changed_when", "check_mode",
+                "args", "vars", "tags", "block", "rescue", "always", "notify", "no_log", "run_once", "environment",
+                "ignore_errors", "become", "retries", "delay", "until", "loop_control"}
+    heavy = []
+
+    def walk(tasks, where):
+        for task in tasks or []:
+            for key in ("block", "rescue", "always"):
+                walk(task.get(key), where)
+            for action in set(task) - keywords:
+                source = root / "library" / (action.split(".")[-1] + ".py")
+                if source.is_file():
+                    text = source.read_text()
+                    if "from kubernetes" in text or "import kubernetes" in text:
+                        heavy.append((where, task.get("name"), "loop" in task))
+
+    for path in sorted((root / "roles" / "verify" / "tasks").glob("*.yml")):
+        walk(yaml.safe_load(path.read_text()), path.name)
+    assert len(heavy) <= 1, heavy
+    assert not any(looped for _w, _n, looped in heavy), heavy
