@@ -10,15 +10,22 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: kubelab_validate
-short_description: Validate a kubelab inventory and its variables before any host is changed
+short_description: Validate kubelab's whole input (inventory, every host's variables, every stage's settings)
 description:
-  - Checks the inventory groups, node addresses, the Kubernetes version, the CRI-O capability list, network
-    settings, policy variables and, when given, each node's operating system.
-  - Reports every problem at once, one line each, naming the host or the variable, and fails when there is any.
+  - Checks the inventory's shape (groups, host names, node addresses), every inventory host's own variables and
+    the controller's, for every stage (kubelab_*, preflight_*, node_prep_*, crio_*, kube_packages_*,
+    control_plane_*, workers_*, workloads_*, verify_*, reset_*) and, when given, each node's operating system.
+  - With O(roles_dir) the variables are checked against the roles' C(meta/argument_specs.yml) (types, choices,
+    elements, sub-options) and their defaults, and a variable with a kubelab role prefix that no role knows is
+    reported as a likely typo with the closest known name.
+  - Semantic rules on top - supported Kubernetes versions, capability names (NET_RAW required by verify),
+    networks, ports and nodePorts, image references, labels, regular expressions, durations.
+  - Reports every problem at once, one line each, naming the host(s), the variable, the value and what is allowed,
+    and fails when there is any.
   - Optionally plans what to do about each node's cgroup version (see O(cgroup_versions)) and warns in the run
     output when cgroup v1 is tolerated.
-  - Pure computation on the data it is given; it never contacts a node. Run it on the controller
-    (C(delegate_to=localhost), C(run_once=true)).
+  - Pure computation on the data it is given (and the role files under O(roles_dir)); it never contacts a node.
+    Run it on the controller (a play on localhost, or C(delegate_to=localhost) with C(run_once=true)).
   - The same checks are available to Python code as C(ansible.module_utils.kubelab_validate.validate) (used by
     C(kubelab inventory check)).
 version_added: "0.1.0"
@@ -31,19 +38,23 @@ options:
     required: true
   hostvars:
     description:
-      - Per-host variables, host name to dict. Only C(kubelab_node_ip) is read; hosts without it are not
-        address-checked.
+      - Every inventory host's own variables, host name to dict (the role-prefixed variables of C(hostvars[host]):
+        host_vars and group_vars as that host sees them). A host's view is the role defaults, then O(settings),
+        then these. Null values (not renderable before facts exist) are not checked.
     type: dict
     default: {}
   settings:
     description:
-      - Cluster-wide variables to check, variable name to value (C(kubelab_kubernetes_version),
-        C(crio_default_capabilities), C(crio_capabilities_dropin), C(kubelab_pod_network_cidr),
-        C(kubelab_service_cidr), C(kubelab_cluster_dns), C(preflight_cgroup_v1_policy), C(preflight_allow_reboot),
-        C(node_prep_selinux_mode), C(node_prep_firewalld_*_ports), the group names). Absent variables and variables
-        whose value is null are not checked.
+      - The controller's variables (C(hostvars['localhost'])), variable name to value; the workloads stage and the
+        verify report run there. Also the base of every host's view. Absent variables and variables whose value
+        is null are not checked.
     type: dict
     default: {}
+  roles_dir:
+    description:
+      - Directory holding the kubelab roles. Their C(meta/argument_specs.yml) and C(defaults/main.yml) are read
+        on the controller. Without it only the built-in rules run (no type or typo checks).
+    type: path
   platforms:
     description:
       - Per-host operating system, host name to either a dict with key C(os_release) (the content of
@@ -69,10 +80,10 @@ EXAMPLES = r"""
     groups: "{{ groups }}"
     hostvars:
       cp1: {kubelab_node_ip: 192.168.251.10}
-      w1: {kubelab_node_ip: 192.168.251.11}
+      w1: {kubelab_node_ip: 192.168.251.11, crio_default_capabilities: [CHOWN, NET_RAW]}
     settings:
-      kubelab_kubernetes_version: "{{ kubelab_kubernetes_version }}"
-      crio_default_capabilities: "{{ crio_default_capabilities }}"
+      kubelab_kubernetes_version: "1.35"
+    roles_dir: "{{ playbook_dir }}/../roles"
     platforms:
       cp1: {os_release: "{{ os_release_text }}"}
   delegate_to: localhost
@@ -115,7 +126,7 @@ platforms:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kubelab_validate import cgroup_plan, platform_from_os_release, validate
+from ansible.module_utils.kubelab_validate import cgroup_plan, load_roles, platform_from_os_release, validate
 
 
 def main():
@@ -126,13 +137,22 @@ def main():
             settings=dict(type="dict", default={}),
             platforms=dict(type="dict", default={}),
             cgroup_versions=dict(type="dict", default={}),
+            roles_dir=dict(type="path"),
         ),
         supports_check_mode=True,
     )
     params = module.params
     # null means "not set": the role default applies and is not checked here
     settings = dict((k, v) for k, v in params["settings"].items() if v is not None)
-    problems = validate(params["groups"], params["hostvars"], settings, params["platforms"])
+    roles = None
+    if params["roles_dir"]:
+        try:
+            roles = load_roles(params["roles_dir"])
+        except ValueError as exc:
+            module.fail_json(msg="kubelab_validate: the roles' argument specs cannot be read: %s" % exc)
+        if not roles:
+            module.fail_json(msg="kubelab_validate: roles_dir %s holds none of kubelab's roles" % params["roles_dir"])
+    problems = validate(params["groups"], params["hostvars"], settings, params["platforms"], roles=roles)
 
     cgroup = {}
     for host, version in sorted(params["cgroup_versions"].items()):
@@ -162,9 +182,11 @@ def main():
         platforms[host] = {"family": family, "major": major, "id": ident}
 
     if problems:
+        untouched = "no host was changed" if params["platforms"] or params["cgroup_versions"] else \
+            "no host was contacted"
         module.fail_json(
-            msg="kubelab preflight found %d problem(s), no host was changed:\n%s"
-                % (len(problems), "\n".join("- " + p for p in problems)),
+            msg="kubelab found %d problem(s) in the inventory and variables, %s:\n%s"
+                % (len(problems), untouched, "\n".join("- " + p for p in problems)),
             changed=False, problems=problems, cgroup=cgroup, platforms=platforms)
     module.exit_json(changed=False, problems=[], cgroup=cgroup, platforms=platforms)
 

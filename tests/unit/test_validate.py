@@ -1,21 +1,34 @@
-"""Preflight validation: inventory and variables in, one-line problems out.
+"""Validation of kubelab's whole input: inventory and variables in, one-line
+problems out (module_utils/kubelab_validate.py).
 
-Each bad input must produce exactly the message that names the host or the
-variable; the good input must produce none. The module is also driven
-through AnsibleModule to check that it fails with every message at once and
-never reports a change.
+Each bad input must produce exactly the messages that name the host(s), the
+variable, the value and what is allowed; the good input (and every role
+default) must produce none. The roles' real argument specs and defaults are
+loaded from roles/, as the playbook and `kubelab inventory check` load them.
+The module is also driven through AnsibleModule to check that it fails with
+every message at once and never reports a change.
 """
 
 from __future__ import annotations
 
 import copy
 import json
+import re
+from pathlib import Path
 
 import pytest
+import yaml
 from ansible.module_utils.kubelab_validate import (
     LINUX_CAPABILITIES,
+    ROLE_PREFIXES,
+    SUPPORTED_KUBERNETES_MINORS,
+    VARIABLE_PATTERN,
     cgroup_plan,
+    image_reference_problem,
+    known_options,
+    load_roles,
     platform_from_os_release,
+    role_defaults,
     validate,
 )
 from ansible.module_utils.testing import patch_module_args
@@ -23,6 +36,9 @@ from ansible.module_utils.testing import patch_module_args
 import kubelab_validate as validate_module
 
 pytestmark = pytest.mark.unit
+
+ROOT = Path(__file__).resolve().parents[2]
+ROLES = load_roles(str(ROOT / "roles"))
 
 ROCKY8 = 'NAME="Rocky Linux"\nVERSION="8.10 (Green Obsidian)"\nID="rocky"\nID_LIKE="rhel centos fedora"\nVERSION_ID="8.10"\n'
 CENTOS8 = 'NAME="CentOS Linux"\nVERSION="8"\nID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="8"\n'
@@ -34,10 +50,16 @@ CENTOS7 = 'ID="centos"\nID_LIKE="rhel fedora"\nVERSION_ID="7"\n'
 
 WRITEUP_CAPS = ["CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "SETGID", "SETUID",
                 "SETPCAP", "NET_BIND_SERVICE", "KILL", "NET_RAW"]
+SERVICES = [
+    {"name": "nginx-svc", "type": "ClusterIP", "port": 80, "port_name": "http"},
+    {"name": "nginx-svc-lb", "type": "LoadBalancer", "port": 8080, "target_port": 80, "protocol": "TCP"},
+    {"name": "nginx-svc-np", "type": "NodePort", "port": 8081, "target_port": 80, "node_port": 30081},
+]
 
 
 def good():
-    """A valid lab: one control plane, two workers, all settings set."""
+    """A valid lab: one control plane, two workers, settings of every stage set
+    (as group_vars/all: the controller and every host see them)."""
     return {
         "groups": {"all": ["cp1", "w1", "w2"], "control_plane": ["cp1"], "workers": ["w1", "w2"],
                    "ungrouped": []},
@@ -53,35 +75,76 @@ def good():
             "kubelab_cluster_dns": "10.96.0.10",
             "crio_default_capabilities": list(WRITEUP_CAPS),
             "crio_capabilities_dropin": "default_capabilities.conf",
+            "crio_repo_base_url": "file:///srv/kubelab-standins/cri-o/v1.35",
             "preflight_cgroup_v1_policy": "tolerate",
             "preflight_allow_reboot": False,
             "node_prep_selinux_mode": "permissive",
             "node_prep_firewalld_control_plane_ports": ["6443/tcp", "2379-2380/tcp"],
             "node_prep_firewalld_worker_ports": ["10250/tcp", "30000-32767/tcp"],
+            "control_plane_api_port": 6443,
+            "workers_token_ttl": "15m",
+            "workloads_namespace": "test",
+            "workloads_nginx_replicas": 2,
+            "workloads_nginx_image": "docker.io/library/nginx:stable-alpine3.17-slim",
+            "workloads_services": copy.deepcopy(SERVICES),
+            "workloads_external_ips": ["192.168.251.11", "192.168.251.12"],
+            "workloads_wait": False,
+            "verify_data_plane": True,
+            "verify_body_pattern": "Welcome to nginx!",
+            "verify_http_timeout": 0.5,
         },
         "platforms": {"cp1": {"os_release": ROCKY8}, "w1": {"os_release": CENTOS8},
                       "w2": {"os_release": DEBIAN12}},
     }
 
 
-def run(data):
-    return validate(data["groups"], data["hostvars"], data["settings"], data["platforms"])
+def run(data, roles=ROLES):
+    return validate(data["groups"], data["hostvars"], data["settings"], data["platforms"], roles=roles)
 
 
 def test_good_inventory_has_no_problem():
     assert run(good()) == []
 
 
+def test_every_role_default_is_valid():
+    # the defaults as settings, as if a user had written every one of them out
+    data = good()
+    data["settings"] = role_defaults(ROLES)
+    assert data["settings"]["crio_default_capabilities"][-1] == "NET_RAW"
+    assert run(data) == []
+
+
 def test_no_workers_is_valid():
     data = good()
     data["groups"]["workers"] = []
     data["groups"]["all"] = ["cp1"]
+    del data["hostvars"]["w1"], data["hostvars"]["w2"]
     assert run(data) == []
 
 
 def test_writeup_capabilities_are_linux_capabilities():
     assert set(WRITEUP_CAPS) <= LINUX_CAPABILITIES
     assert len(LINUX_CAPABILITIES) == 41  # CAP_CHOWN (0) .. CAP_CHECKPOINT_RESTORE (40)
+
+
+def test_the_roles_specs_are_loaded():
+    options = known_options(ROLES)
+    assert sorted(ROLES) == sorted(ROLE_PREFIXES)
+    for name in ("crio_default_capabilities", "workloads_services", "verify_body_pattern", "reset_node",
+                 "verify_crio_source", "control_plane_api_port", "preflight_cgroup_v1_policy"):
+        assert name in options, name
+    assert options["workloads_services"][0] == "workloads"
+    assert options["workloads_services"][1]["options"]["type"]["choices"] == ["ClusterIP", "NodePort", "LoadBalancer"]
+
+
+def test_the_preflight_role_selects_the_same_variable_names():
+    # roles/preflight/vars/main.yml picks the variables out of hostvars with a
+    # regex of its own (Jinja cannot import Python): it must be this one, and
+    # every role directory of the project must be covered.
+    role_vars = yaml.safe_load((ROOT / "roles" / "preflight" / "vars" / "main.yml").read_text())
+    assert role_vars["__preflight_variable_pattern"] == VARIABLE_PATTERN
+    on_disk = sorted(p.parent.parent.name for p in (ROOT / "roles").glob("*/meta/argument_specs.yml"))
+    assert on_disk == sorted(ROLE_PREFIXES)
 
 
 def _set(path, value):
@@ -102,53 +165,307 @@ def _del(path):
     return mutate
 
 
-def _overlap(data):
-    data["settings"]["kubelab_service_cidr"] = "10.244.128.0/17"
-    data["settings"]["kubelab_cluster_dns"] = "10.244.128.10"
+def _setting(name, value):
+    return _set(("settings", name), value)
+
+
+def _service(index, key, value):
+    def mutate(data):
+        data["settings"]["workloads_services"][index][key] = value
+    return mutate
+
+
+def _no_control_plane(keep_group):
+    def mutate(data):
+        if keep_group:
+            data["groups"]["control_plane"] = []
+        else:
+            del data["groups"]["control_plane"]
+        data["groups"]["all"].remove("cp1")
+        del data["hostvars"]["cp1"], data["platforms"]["cp1"]
+    return mutate
+
+
+def _rename(old, new):
+    def mutate(data):
+        for hosts in data["groups"].values():
+            hosts[:] = [new if h == old else h for h in hosts]
+        data["hostvars"][new] = data["hostvars"].pop(old)
+        data["platforms"][new] = data["platforms"].pop(old)
+    return mutate
+
+
+def _big_service_network(data):
+    data["settings"]["kubelab_service_cidr"] = "172.0.0.0/10"
+    data["settings"]["kubelab_cluster_dns"] = "172.0.0.10"
 
 
 def _both(data):
     data["groups"]["workers"] = ["cp1", "w1", "w2"]
 
 
+def _add_host(group, name):
+    def mutate(data):
+        data["groups"].setdefault(group, []).append(name)
+        data["groups"]["all"].append(name)
+    return mutate
+
+
+def _overlap(data):
+    data["settings"]["kubelab_service_cidr"] = "10.244.128.0/17"
+    data["settings"]["kubelab_cluster_dns"] = "10.244.128.10"
+
+
+def _on_host(host, name, value):
+    return _set(("hostvars", host, name), value)
+
+
+CAPS_RULE = "only upper-case letters and '_' ([A-Z_]+), one Linux capability per list entry"
+LACKS = "lacks NET_RAW, which the verify stage needs (ping from the pods; verify_required_capability)"
+V_FORM = "is not of the form 1.NN (for example \"1.35\"); quote it in YAML so 1.30 does not become 1.3"
+
 BAD = [
-    ("no-control-plane", _set(("groups", "control_plane"), []),
+    # --- the inventory's shape
+    ("no-control-plane", _no_control_plane(keep_group=True),
      "inventory: group 'control_plane' has no host; exactly one control-plane host is required"),
-    ("missing-control-plane-group", _del(("groups", "control_plane")),
+    ("missing-control-plane-group", _no_control_plane(keep_group=False),
      "inventory: group 'control_plane' has no host; exactly one control-plane host is required"),
     ("two-control-planes", _set(("groups", "control_plane"), ["cp1", "cp2"]),
      "inventory: group 'control_plane' has 2 hosts (cp1, cp2); exactly one control-plane host is required"),
     ("host-in-both-groups", _both,
      "host cp1: in both groups 'control_plane' and 'workers'; a node is either the control plane or a worker"),
-    ("duplicate-address", _set(("hostvars", "w2", "kubelab_node_ip"), "192.168.251.11"),
+    ("host-in-no-group", _add_host("ungrouped", "db1"),
+     "host db1: in neither group 'control_plane' nor 'workers'; site.yml prepares every inventory host as a node "
+     "(hosts: all): put it in one of them or remove it"),
+    ("empty-host-name", _add_host("workers", ""),
+     "inventory: group 'workers' has a host with an empty name; give every host a plain name "
+     "(indent YAML with spaces, never TABs)"),
+    ("tab-in-host-name", _add_host("workers", "w3\t"),
+     "inventory: group 'workers' has a host with a TAB in its name 'w3\\t' (an indentation TAB pasted into the "
+     "name?); give every host a plain name (indent YAML with spaces, never TABs)"),
+    ("bad-node-name", _rename("w2", "Worker_2"),
+     "host Worker_2: not a valid Kubernetes node name (lowercase RFC 1123: letters, digits, '-' and '.')"),
+    ("duplicate-address", _on_host("w2", "kubelab_node_ip", "192.168.251.11"),
      "host w2: kubelab_node_ip 192.168.251.11 is already used by host w1; node addresses must be unique"),
-    ("invalid-address", _set(("hostvars", "w1", "kubelab_node_ip"), "192.168.251.300"),
-     "host w1: kubelab_node_ip '192.168.251.300' is not an IP address"),
-    ("address-in-pod-network", _set(("hostvars", "w1", "kubelab_node_ip"), "10.244.3.7"),
-     "host w1: kubelab_node_ip 10.244.3.7 is inside kubelab_pod_network_cidr 10.244.0.0/16"),
-    ("version-float", _set(("settings", "kubelab_kubernetes_version"), 1.3),
-     "variable kubelab_kubernetes_version: 1.3 is not of the form 1.NN (for example \"1.35\"); "
-     "quote it in YAML so 1.30 does not become 1.3"),
-    ("version-patch", _set(("settings", "kubelab_kubernetes_version"), "1.35.0"),
-     "variable kubelab_kubernetes_version: '1.35.0' is not of the form 1.NN (for example \"1.35\"); "
-     "quote it in YAML so 1.30 does not become 1.3"),
-    ("version-v-prefix", _set(("settings", "kubelab_kubernetes_version"), "v1.35"),
-     "variable kubelab_kubernetes_version: 'v1.35' is not of the form 1.NN (for example \"1.35\"); "
-     "quote it in YAML so 1.30 does not become 1.3"),
-    ("unknown-capability", _set(("settings", "crio_default_capabilities"), WRITEUP_CAPS + ["NET_PING"]),
-     "variable crio_default_capabilities: 'NET_PING' is not a Linux capability"),
-    ("lowercase-capability", _set(("settings", "crio_default_capabilities"), ["chown", "NET_RAW"]),
-     "variable crio_default_capabilities: 'chown' is not a Linux capability (capability names are upper case: CHOWN)"),
-    ("cap-prefix", _set(("settings", "crio_default_capabilities"), ["CHOWN", "CAP_NET_RAW"]),
+    ("invalid-address", _on_host("w1", "kubelab_node_ip", "192.168.251.300"),
+     "host w1: variable kubelab_node_ip: '192.168.251.300' is not an IP address"),
+    ("loopback-address", _on_host("w1", "kubelab_node_ip", "127.0.0.2"),
+     "host w1: variable kubelab_node_ip: '127.0.0.2' cannot be a node address: it is in the loopback range "
+     "(127.0.0.0/8, ::1/128)"),
+    ("address-in-pod-network", _on_host("w1", "kubelab_node_ip", "10.244.3.7"),
+     "host w1: variable kubelab_node_ip: 10.244.3.7 is inside kubelab_pod_network_cidr 10.244.0.0/16"),
+    # --- Kubernetes versions
+    ("version-float", _setting("kubelab_kubernetes_version", 1.3),
+     "variable kubelab_kubernetes_version: 1.3 " + V_FORM),
+    ("version-patch", _setting("kubelab_kubernetes_version", "1.35.0"),
+     "variable kubelab_kubernetes_version: '1.35.0' " + V_FORM),
+    ("version-v-prefix", _setting("kubelab_kubernetes_version", "v1.35"),
+     "variable kubelab_kubernetes_version: 'v1.35' " + V_FORM),
+    ("version-unsupported", _setting("kubelab_kubernetes_version", "1.30"),
+     "variable kubelab_kubernetes_version: '1.30' is a Kubernetes release this kubelab does not support; "
+     "supported: 1.34, 1.35"),
+    ("version-nonexistent", _setting("kubelab_kubernetes_version", "1.99"),
+     "variable kubelab_kubernetes_version: '1.99' is not a Kubernetes release (the newest minor kubelab knows of "
+     "is 1.37); supported: 1.34, 1.35"),
+    ("crio-version-skew", _setting("crio_version", "1.34"),
+     "variable crio_version: '1.34' differs from kubelab_kubernetes_version 1.35; CRI-O must be the same minor "
+     "version"),
+    ("packages-version-skew", _setting("kube_packages_version", "1.34"),
+     "variable kube_packages_version: '1.34' differs from kubelab_kubernetes_version 1.35; kubelet, kubeadm and "
+     "kubectl must be the same minor version"),
+    ("version-differs-per-host", _on_host("w2", "kubelab_kubernetes_version", "1.34"),
+     "variable kubelab_kubernetes_version differs between hosts ('1.35' on localhost, cp1, w1; '1.34' on w2); "
+     "it is cluster-wide: set it once, in group_vars/all"),
+    # --- CRI-O capabilities
+    ("unknown-capability", _setting("crio_default_capabilities", WRITEUP_CAPS + ["NET_PING"]),
+     "variable crio_default_capabilities: 'NET_PING' is not a Linux capability (capability.h names CHOWN .. "
+     "CHECKPOINT_RESTORE)"),
+    ("misspelt-capability", _setting("crio_default_capabilities", WRITEUP_CAPS + ["SYS_CHROT"]),
+     "variable crio_default_capabilities: 'SYS_CHROT' is not a Linux capability (capability.h names CHOWN .. "
+     "CHECKPOINT_RESTORE); did you mean SYS_CHROOT?"),
+    ("lowercase-capability", _setting("crio_default_capabilities", ["chown", "NET_RAW"]),
+     "variable crio_default_capabilities: 'chown' is not a capability name: " + CAPS_RULE
+     + " (capability names are upper case: CHOWN)"),
+    ("cap-prefix", _setting("crio_default_capabilities", ["CHOWN", "CAP_NET_RAW", "NET_RAW"]),
      "variable crio_default_capabilities: 'CAP_NET_RAW': write capability names without the CAP_ prefix, "
      "as CRI-O does (NET_RAW)"),
-    ("duplicate-capability", _set(("settings", "crio_default_capabilities"), ["NET_RAW", "CHOWN", "NET_RAW"]),
+    ("duplicate-capability", _setting("crio_default_capabilities", ["NET_RAW", "CHOWN", "NET_RAW"]),
      "variable crio_default_capabilities: 'NET_RAW' is listed twice"),
-    ("capabilities-not-list", _set(("settings", "crio_default_capabilities"), "CHOWN,NET_RAW"),
-     "variable crio_default_capabilities: expected a list of capability names, got 'CHOWN,NET_RAW'"),
-    ("capabilities-empty", _set(("settings", "crio_default_capabilities"), []),
+    ("capabilities-not-list", _setting("crio_default_capabilities", "CHOWN,NET_RAW"),
+     "variable crio_default_capabilities: 'CHOWN,NET_RAW' is not a list (the crio role's argument spec: a list)"),
+    ("capabilities-empty", _setting("crio_default_capabilities", []),
      "variable crio_default_capabilities: the list is empty; give the complete list "
      "(a drop-in replaces CRI-O's whole default)"),
+    ("capabilities-without-net-raw", _setting("crio_default_capabilities", WRITEUP_CAPS[:-1]),
+     "variable crio_default_capabilities: %r " % (WRITEUP_CAPS[:-1],) + LACKS),
+    # issue 14: a host_var whose quotes would have been pasted into the TOML drop-in
+    ("capability-injection-on-one-host", _on_host("w1", "crio_default_capabilities",
+                                                  ["CHOWN", "NET_RAW\", \"SYS_ADMIN"]),
+     ["host w1: variable crio_default_capabilities: 'NET_RAW\", \"SYS_ADMIN' is not a capability name: " + CAPS_RULE,
+      "host w1: variable crio_default_capabilities: ['CHOWN', 'NET_RAW\", \"SYS_ADMIN'] " + LACKS]),
+    ("capability-element-not-string", _setting("crio_default_capabilities", ["CHOWN", ["NET_RAW"]]),
+     ["variable crio_default_capabilities[1]: ['NET_RAW'] is not a string (the crio role's argument spec: "
+      "a list of strings)",
+      "variable crio_default_capabilities: ['NET_RAW'] is not a capability name",
+      "variable crio_default_capabilities: ['CHOWN', ['NET_RAW']] " + LACKS]),
+    ("required-capability-unknown", _setting("verify_required_capability", "PING"),
+     "variable verify_required_capability: 'PING' is not a Linux capability name (without CAP_, for example "
+     "NET_RAW)"),
+    ("dropin-not-conf", _setting("crio_capabilities_dropin", "caps.toml"),
+     "variable crio_capabilities_dropin: 'caps.toml' must be a plain file name ending in .conf "
+     "(a file directly in /etc/crio/crio.conf.d)"),
+    ("dropin-path", _setting("crio_capabilities_dropin", "../crio.conf"),
+     "variable crio_capabilities_dropin: '../crio.conf' must be a plain file name ending in .conf "
+     "(a file directly in /etc/crio/crio.conf.d)"),
+    ("crio-status-timeout-zero", _setting("crio_status_timeout", 0),
+     "variable crio_status_timeout: 0 is out of range (allowed: above 0)"),
+    ("repo-url", _setting("crio_repo_base_url", "download.opensuse.org/repositories/isv:/cri-o"),
+     "variable crio_repo_base_url: 'download.opensuse.org/repositories/isv:/cri-o' is not a URL "
+     "(http://, https:// or file://)"),
+    # --- misspelt variables
+    ("typo-crio", _on_host("w2", "crio_default_capabilites", ["CHOWN", "NET_RAW"]),
+     "host w2: variable crio_default_capabilites (value ['CHOWN', 'NET_RAW']): no kubelab role has this "
+     "variable, likely a typo; did you mean crio_default_capabilities?"),
+    ("typo-workloads", _setting("workloads_nginx_replica", 3),
+     "variable workloads_nginx_replica (value 3): no kubelab role has this variable, likely a typo; "
+     "did you mean workloads_nginx_replicas?"),
+    ("unknown-prefixed-variable", _setting("node_prep_foo", True),
+     "variable node_prep_foo (value True): no kubelab role has this variable, likely a typo; "
+     "see roles/node_prep/meta/argument_specs.yml"),
+    # --- networks
+    ("networks-overlap", _overlap,
+     "variables kubelab_pod_network_cidr 10.244.0.0/16 and kubelab_service_cidr 10.244.128.0/17 overlap"),
+    ("cidr-host-bits", _setting("kubelab_pod_network_cidr", "10.244.1.0/16"),
+     "variable kubelab_pod_network_cidr: '10.244.1.0/16' is not a network address in CIDR form "
+     "(10.244.1.0/16 has host bits set)"),
+    ("service-range-too-large", _big_service_network,
+     "variable kubelab_service_cidr: '172.0.0.0/10' is too large for the API server's service range "
+     "(at most 20 host bits: /12 or longer)"),
+    ("dns-outside-services", _setting("kubelab_cluster_dns", "10.244.0.10"),
+     "variable kubelab_cluster_dns: 10.244.0.10 is outside kubelab_service_cidr 10.96.0.0/12"),
+    ("dns-first-service-address", _setting("kubelab_cluster_dns", "10.96.0.1"),
+     "variable kubelab_cluster_dns: 10.96.0.1 is the first address of kubelab_service_cidr 10.96.0.0/12; the API "
+     "server keeps it (the kubernetes Service takes the first address), use for example 10.96.0.10"),
+    ("cluster-domain", _setting("kubelab_cluster_domain", "Cluster.Local"),
+     "variable kubelab_cluster_domain: 'Cluster.Local' is not a DNS domain (lower-case RFC 1123 labels "
+     "separated by '.')"),
+    ("cri-socket", _setting("kubelab_cri_socket", "/var/run/crio/crio.sock"),
+     "variable kubelab_cri_socket: '/var/run/crio/crio.sock' is not a CRI endpoint of the form "
+     "unix:///path/to/socket"),
+    # --- preflight, node_prep
+    ("bad-cgroup-policy", _setting("preflight_cgroup_v1_policy", "ignore"),
+     "variable preflight_cgroup_v1_policy: 'ignore' is not one of tolerate, migrate"),
+    ("migrate-without-reboot", _setting("preflight_cgroup_v1_policy", "migrate"),
+     "variable preflight_cgroup_v1_policy: 'migrate' reboots cgroup v1 nodes; set preflight_allow_reboot: true "
+     "to allow it, or use 'tolerate'"),
+    ("reboot-not-bool", _setting("preflight_allow_reboot", "sure"),
+     "variable preflight_allow_reboot: 'sure' is not true or false (the preflight role's argument spec: "
+     "true or false)"),
+    ("reboot-timeout-zero", _setting("preflight_reboot_timeout", 0),
+     "variable preflight_reboot_timeout: 0 is out of range (allowed: above 0)"),
+    ("gather-subset-without-network", _setting("preflight_gather_subset", ["!all", "distribution", "pkg_mgr",
+                                                                          "service_mgr", "python", "platform"]),
+     "variable preflight_gather_subset: ['!all', 'distribution', 'pkg_mgr', 'service_mgr', 'python', 'platform'] "
+     "lacks network; later stages read the facts of distribution, pkg_mgr, service_mgr, python, platform, network"),
+    ("bad-selinux-mode", _setting("node_prep_selinux_mode", "permisive"),
+     "variable node_prep_selinux_mode: 'permisive' is not one of enforcing, permissive, disabled"),
+    ("bad-port", _setting("node_prep_firewalld_worker_ports", ["10250/tcp", "32767-30000/tcp"]),
+     "variable node_prep_firewalld_worker_ports: '32767-30000/tcp' is not PORT/PROTO or LOW-HIGH/PROTO "
+     "(tcp, udp, sctp; ports 1-65535, LOW <= HIGH)"),
+    ("sysctl-name", _setting("node_prep_sysctls", {"net.ipv4.ip_forward": 1, "ip forward": 1}),
+     "variable node_prep_sysctls: key 'ip forward' is not a sysctl name (for example net.ipv4.ip_forward)"),
+    # --- control_plane, workers
+    ("api-port", _setting("control_plane_api_port", 70000),
+     "variable control_plane_api_port: 70000 is not a port (1-65535)"),
+    ("cert-san", _setting("control_plane_cert_sans", ["api.example.com", "bad_name!"]),
+     "variable control_plane_cert_sans: 'bad_name!' is neither an IP address nor a DNS name"),
+    ("ignore-preflight-all-and-more", _setting("control_plane_ignore_preflight_errors", ["all", "Swap"]),
+     "variable control_plane_ignore_preflight_errors: ['all', 'Swap']: don't specify individual checks if 'all' "
+     "is used"),
+    ("token-ttl", _setting("workers_token_ttl", "15 minutes"),
+     "variable workers_token_ttl: '15 minutes' is not a duration like 15m, 1h30m or 10m0s (Go's "
+     "time.ParseDuration)"),
+    ("ready-timeout-type", _setting("workers_ready_timeout", "soon"),
+     "variable workers_ready_timeout: 'soon' is not a whole number (the workers role's argument spec: "
+     "a whole number)"),
+    # --- workloads
+    ("external-ip-syntax", _setting("workloads_external_ips", ["192.168.251.11", "10.20.2.x"]),
+     "variable workloads_external_ips: '10.20.2.x' is not an IP address (externalIPs are IPv4 or IPv6 addresses: "
+     "no names, no /prefix)"),
+    ("external-ip-cidr", _setting("workloads_external_ips", ["192.168.251.0/24"]),
+     "variable workloads_external_ips: '192.168.251.0/24' is not an IP address (externalIPs are IPv4 or IPv6 "
+     "addresses: no names, no /prefix)"),
+    ("external-ip-loopback", _setting("workloads_external_ips", ["127.0.0.1"]),
+     "variable workloads_external_ips: '127.0.0.1' cannot be an externalIP: Kubernetes refuses addresses in the "
+     "loopback range (127.0.0.0/8, ::1/128)"),
+    ("external-ip-in-service-network", _setting("workloads_external_ips", ["10.96.5.5"]),
+     "variable workloads_external_ips: 10.96.5.5 is inside kubelab_service_cidr 10.96.0.0/12; externalIPs must "
+     "reach a node from outside the cluster"),
+    ("node-port-outside-range", _service(2, "node_port", 8080),
+     "variable workloads_services: [2] (nginx-svc-np) node_port 8080 is outside the nodePort range 30000-32767 "
+     "(workloads_node_port_range)"),
+    ("node-port-twice", _service(1, "node_port", 30081),
+     "variable workloads_services: [2] (nginx-svc-np) node_port 30081 is already used by nginx-svc-lb; nodePorts "
+     "must be unique"),
+    ("node-port-on-cluster-ip", _service(0, "node_port", 30080),
+     "variable workloads_services: [0] (nginx-svc) node_port 30080 is set on a ClusterIP Service; only NodePort "
+     "and LoadBalancer Services have one"),
+    ("node-port-range-beyond-apiserver", _setting("workloads_node_port_range", [30000, 40000]),
+     "variable workloads_node_port_range: [30000, 40000] is outside 30000-32767, the API server's "
+     "--service-node-port-range (kubelab does not change it)"),
+    ("service-type", _service(0, "type", "External"),
+     "variable workloads_services[0].type: 'External' is not one of ClusterIP, NodePort, LoadBalancer"),
+    ("service-without-port", _del(("settings", "workloads_services", 0, "port")),
+     "variable workloads_services[0]: key port is missing (required by the workloads role's argument spec)"),
+    ("service-misspelt-key", _service(1, "targetPort", 80),
+     "variable workloads_services[1]: unknown key 'targetPort' (value 80); did you mean target_port?"),
+    ("service-name", _service(0, "name", "Nginx_svc"),
+     "variable workloads_services: [0] (Nginx_svc) name 'Nginx_svc' is not a Service name (RFC 1035 label: "
+     "a lower-case letter, then a-z, 0-9 and '-', at most 63)"),
+    ("service-name-twice", _service(1, "name", "nginx-svc"),
+     "variable workloads_services: [1] (nginx-svc) name 'nginx-svc' is used twice (entries 0 and 1)"),
+    ("image-with-space", _setting("workloads_nginx_image", "nginx:stable alpine"),
+     "variable workloads_nginx_image: 'nginx:stable alpine' is not an image reference "
+     "([registry[:port]/]name[:tag][@sha256:digest])"),
+    ("image-upper-case", _setting("workloads_busybox_image", "docker.io/Library/BusyBox"),
+     "variable workloads_busybox_image: 'docker.io/Library/BusyBox' is not an image reference (repository names "
+     "are lower case)"),
+    ("nginx-one-replica", _setting("workloads_nginx_replicas", 1),
+     "variable workloads_nginx_replicas: 1: the verify stage's spread check needs at least 2 nginx pods "
+     "(or verify_data_plane: false)"),
+    ("busybox-zero-replicas", _setting("workloads_busybox_replicas", 0),
+     "variable workloads_busybox_replicas: 0 is not a replica count (1 or more)"),
+    ("namespace", _setting("workloads_namespace", "Test"),
+     ["variable workloads_namespace: 'Test' is not a namespace name (lower-case RFC 1123 label: a-z, 0-9 and '-', "
+      "at most 63)",
+      "variables verify_namespace 'test' and workloads_namespace 'Test' differ; verify looks for the test workloads "
+      "in verify_namespace"]),
+    ("labels", _setting("workloads_busybox_labels", {"app": "busy box"}),
+     ["variable workloads_busybox_labels: label app: value 'busy box' is not a label value (a-z, A-Z, 0-9, '-', "
+      "'_', '.', at most 63; quote numbers and booleans)",
+      "variable verify_probe_selector: {'app': 'busybox'} does not select the busybox pods "
+      "(workloads_busybox_labels {'app': 'busy box'}); the in-cluster checks would find no probe pod"]),
+    ("controller-variable-on-one-host", _on_host("w2", "workloads_namespace", "demo"),
+     "host w2: variable workloads_namespace: 'demo' is set for this host, but the workloads stage runs on the "
+     "controller (localhost), which uses 'test'; set it where localhost sees it (group_vars/all or -e)"),
+    # --- verify
+    ("body-pattern", _setting("verify_body_pattern", "Welcome to (nginx"),
+     "variable verify_body_pattern: 'Welcome to (nginx' is not a regular expression (Python re: missing ), "
+     "unterminated subpattern at position 11)"),
+    ("http-timeout-zero", _setting("verify_http_timeout", 0),
+     "variable verify_http_timeout: 0 is out of range (allowed: above 0)"),
+    ("attempts-zero", _setting("verify_attempts", 0),
+     "variable verify_attempts: 0 is out of range (allowed: 1 or more)"),
+    ("fair-fraction", _setting("verify_spread_min_fair_fraction", 1.5),
+     "variable verify_spread_min_fair_fraction: 1.5 is not a fraction above 0 and at most 1"),
+    ("verify-node-hosts", _setting("verify_node_hosts", ["cp1", "w9"]),
+     "variable verify_node_hosts: 'w9' is not a host of the inventory"),
+    ("crio-source", _setting("verify_crio_source", "socket"),
+     "variable verify_crio_source: 'socket' is not one of daemon, files"),
+    # --- reset
+    ("reset-cleanup-root", _setting("reset_cleanup_paths", ["/var/lib/kubelab", "/"]),
+     "variable reset_cleanup_paths: '/' is a top-level directory; reset would delete it"),
+    # --- operating systems (from the preflight probe)
     ("unsupported-family", _set(("platforms", "w2", "os_release"), UBUNTU),
      "host w2: unsupported operating system ubuntu 24 (family ubuntu); supported: RedHat 8, RedHat 9, Debian 12"),
     ("unsupported-debian-major", _set(("platforms", "w2", "os_release"), DEBIAN11),
@@ -158,65 +475,100 @@ BAD = [
     ("unsupported-from-facts", _set(("platforms", "w1"), {"os_family": "Suse", "distribution": "openSUSE Leap",
                                                           "distribution_major_version": "15"}),
      "host w1: unsupported operating system openSUSE Leap 15 (family Suse); supported: RedHat 8, RedHat 9, Debian 12"),
-    ("bad-node-name", _set(("groups", "workers"), ["w1", "Worker_2"]),
-     "host Worker_2: not a valid Kubernetes node name (lowercase RFC 1123: letters, digits, '-' and '.')"),
-    ("networks-overlap", _overlap,
-     "variables kubelab_pod_network_cidr 10.244.0.0/16 and kubelab_service_cidr 10.244.128.0/17 overlap"),
-    ("cidr-host-bits", _set(("settings", "kubelab_pod_network_cidr"), "10.244.1.0/16"),
-     "variable kubelab_pod_network_cidr: '10.244.1.0/16' is not a network address in CIDR form "
-     "(10.244.1.0/16 has host bits set)"),
-    ("dns-outside-services", _set(("settings", "kubelab_cluster_dns"), "10.244.0.10"),
-     "variable kubelab_cluster_dns: 10.244.0.10 is outside kubelab_service_cidr 10.96.0.0/12"),
-    ("bad-cgroup-policy", _set(("settings", "preflight_cgroup_v1_policy"), "ignore"),
-     "variable preflight_cgroup_v1_policy: 'ignore' is not one of tolerate, migrate"),
-    ("migrate-without-reboot", _set(("settings", "preflight_cgroup_v1_policy"), "migrate"),
-     "variable preflight_cgroup_v1_policy: 'migrate' reboots cgroup v1 nodes; set preflight_allow_reboot: true "
-     "to allow it, or use 'tolerate'"),
-    ("bad-selinux-mode", _set(("settings", "node_prep_selinux_mode"), "permisive"),
-     "variable node_prep_selinux_mode: 'permisive' is not one of enforcing, permissive, disabled"),
-    ("dropin-not-conf", _set(("settings", "crio_capabilities_dropin"), "caps.toml"),
-     "variable crio_capabilities_dropin: 'caps.toml' must be a plain file name ending in .conf "
-     "(a file directly in /etc/crio/crio.conf.d)"),
-    ("dropin-path", _set(("settings", "crio_capabilities_dropin"), "../crio.conf"),
-     "variable crio_capabilities_dropin: '../crio.conf' must be a plain file name ending in .conf "
-     "(a file directly in /etc/crio/crio.conf.d)"),
-    ("bad-port", _set(("settings", "node_prep_firewalld_worker_ports"), ["10250/tcp", "32767-30000/tcp"]),
-     "variable node_prep_firewalld_worker_ports: '32767-30000/tcp' is not PORT/PROTO or LOW-HIGH/PROTO "
-     "(tcp, udp, sctp)"),
 ]
+
+
+def test_at_least_forty_bad_inputs():
+    assert len(BAD) >= 40
+    assert len({name for name, _, _ in BAD}) == len(BAD)
 
 
 @pytest.mark.parametrize("mutate,message", [(m, msg) for _, m, msg in BAD], ids=[i for i, _, _ in BAD])
 def test_bad_input_gives_exactly_its_message(mutate, message):
     data = good()
     mutate(data)
-    assert run(data) == [message]
+    expected = message if isinstance(message, list) else [message]
+    assert run(data) == expected
+
+
+def test_a_group_var_problem_is_reported_once_for_every_host():
+    # group_vars/all: the controller and every host see the same bad value
+    data = good()
+    for host in data["hostvars"]:
+        data["hostvars"][host]["crio_default_capabilities"] = ["CHOWN"]
+    data["settings"]["crio_default_capabilities"] = ["CHOWN"]
+    assert run(data) == ["variable crio_default_capabilities: ['CHOWN'] " + LACKS]
+
+
+def test_a_group_problem_names_the_group_s_hosts():
+    # group_vars/workers: only the workers see it
+    data = good()
+    for host in ("w1", "w2"):
+        data["hostvars"][host]["crio_status_timeout"] = -5
+    assert run(data) == ["host w1, w2: variable crio_status_timeout: -5 is out of range (allowed: above 0)"]
+
+
+def test_every_host_is_checked_not_only_the_first():
+    data = good()
+    data["hostvars"]["w2"]["node_prep_selinux_mode"] = "off"
+    assert run(data) == ["host w2: variable node_prep_selinux_mode: 'off' is not one of enforcing, permissive, "
+                         "disabled"]
 
 
 def test_all_problems_are_reported_at_once():
     data = good()
-    data["groups"]["control_plane"] = []
+    _no_control_plane(keep_group=True)(data)
     data["settings"]["kubelab_kubernetes_version"] = "135"
+    data["settings"]["workloads_nginx_image"] = "nginx::1"
+    data["hostvars"]["w1"]["crio_default_capabilites"] = []
     data["platforms"]["w2"]["os_release"] = DEBIAN11
     problems = run(data)
-    assert len(problems) == 3
+    assert len(problems) == 5, problems
     assert problems[0].startswith("inventory: group 'control_plane' has no host")
     assert problems[1].startswith("variable kubelab_kubernetes_version: '135'")
-    assert problems[2].startswith("host w2: unsupported operating system debian 11")
+    assert problems[2].startswith("variable workloads_nginx_image: 'nginx::1' is not an image reference")
+    assert problems[3].startswith("host w1: variable crio_default_capabilites (value []): no kubelab role")
+    assert problems[4].startswith("host w2: unsupported operating system debian 11")
+
+
+def test_without_the_role_specs_only_the_built_in_rules_run():
+    data = good()
+    data["settings"]["crio_default_capabilites"] = ["X"]
+    data["settings"]["crio_default_capabilities"] = ["NET_PING", "NET_RAW"]
+    assert run(data, roles=None) == [
+        "variable crio_default_capabilities: 'NET_PING' is not a Linux capability (capability.h names CHOWN .. "
+        "CHECKPOINT_RESTORE)"]
 
 
 def test_custom_group_names():
     data = good()
-    data["groups"] = {"masters": ["cp1"], "nodes": ["w1"]}
+    data["groups"] = {"all": ["cp1", "w1", "w2"], "masters": ["cp1"], "nodes": ["w1", "w2"]}
     data["settings"]["kubelab_control_plane_group"] = "masters"
     data["settings"]["kubelab_workers_group"] = "nodes"
     assert run(data) == []
     data["settings"]["kubelab_control_plane_group"] = "control_plane"
-    assert run(data) == ["inventory: group 'control_plane' has no host; exactly one control-plane host is required"]
+    assert run(data)[0] == "inventory: group 'control_plane' has no host; exactly one control-plane host is required"
 
 
 def test_groups_not_a_mapping():
     assert validate(["cp1"]) == ["inventory: groups must be a mapping of group name to host list, got ['cp1']"]
+
+
+@pytest.mark.parametrize("version", SUPPORTED_KUBERNETES_MINORS)
+def test_supported_versions_pass(version):
+    data = good()
+    data["settings"]["kubelab_kubernetes_version"] = version
+    assert run(data) == []
+
+
+@pytest.mark.parametrize("reference,ok", [
+    ("nginx", True), ("nginx:1.27", True), ("docker.io/library/nginx:stable-alpine3.17-slim", True),
+    ("registry.local:5000/lab/busybox@sha256:" + "a" * 64, True), ("[::1]:5000/busybox:1", True),
+    ("Nginx", False), ("nginx:", False), ("nginx:stable alpine", False), ("-nginx", False),
+    ("nginx@sha256:abc", False), ("", False),
+])
+def test_image_references(reference, ok):
+    assert (image_reference_problem(reference) is None) is ok
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -256,20 +608,50 @@ def _run_module(capsys, args):
     return exc.value.code, out
 
 
-def test_module_fails_with_every_message(capsys):
+def _module_args(data):
+    args = copy.deepcopy(data)
+    del args["platforms"]
+    return args
+
+
+def test_module_fails_with_every_message_before_any_host_is_contacted(capsys):
     data = good()
     data["groups"]["control_plane"] = ["cp1", "w1"]
-    data["settings"]["crio_default_capabilities"] = ["NET_PING"]
-    code, out = _run_module(capsys, copy.deepcopy(data))
+    data["settings"]["crio_default_capabilities"] = ["NET_PING", "NET_RAW"]
+    data["hostvars"]["w2"]["crio_default_capabilites"] = ["CHOWN"]
+    args = _module_args(data)
+    args["roles_dir"] = str(ROOT / "roles")
+    code, out = _run_module(capsys, args)
     assert code == 1
     assert out["failed"] is True
     assert out["changed"] is False
     assert out["problems"] == [
         "inventory: group 'control_plane' has 2 hosts (cp1, w1); exactly one control-plane host is required",
         "host w1: in both groups 'control_plane' and 'workers'; a node is either the control plane or a worker",
-        "variable crio_default_capabilities: 'NET_PING' is not a Linux capability",
+        "variable crio_default_capabilities: 'NET_PING' is not a Linux capability (capability.h names CHOWN .. "
+        "CHECKPOINT_RESTORE)",
+        "host w2: variable crio_default_capabilites (value ['CHOWN']): no kubelab role has this variable, likely a "
+        "typo; did you mean crio_default_capabilities?",
     ]
-    assert out["msg"].startswith("kubelab preflight found 3 problem(s), no host was changed:\n- inventory:")
+    assert out["msg"].startswith("kubelab found 4 problem(s) in the inventory and variables, no host was "
+                                 "contacted:\n- inventory:")
+
+
+def test_module_without_roles_dir_skips_the_spec_checks(capsys):
+    data = good()
+    data["hostvars"]["w2"]["crio_default_capabilites"] = ["CHOWN"]
+    code, out = _run_module(capsys, _module_args(data))
+    assert code == 0, out
+    assert out["problems"] == []
+
+
+def test_module_refuses_a_roles_dir_without_roles(capsys, tmp_path):
+    data = good()
+    args = _module_args(data)
+    args["roles_dir"] = str(tmp_path)
+    code, out = _run_module(capsys, args)
+    assert code == 1
+    assert out["msg"] == "kubelab_validate: roles_dir %s holds none of kubelab's roles" % tmp_path
 
 
 def test_module_plans_cgroups_and_warns(capsys, monkeypatch):
@@ -287,8 +669,9 @@ def test_module_plans_cgroups_and_warns(capsys, monkeypatch):
     data = good()
     data["cgroup_versions"] = {"cp1": 1, "w1": "2"}
     data["_ansible_check_mode"] = True
+    data["roles_dir"] = str(ROOT / "roles")
     code, out = _run_module(capsys, data)
-    assert code == 0
+    assert code == 0, out
     assert out["changed"] is False
     assert out["cgroup"] == {"cp1": {"version": 1, "action": "tolerate", "fail_cgroupv1": False},
                              "w1": {"version": 2, "action": "none", "fail_cgroupv1": True}}
@@ -302,16 +685,26 @@ def test_module_rejects_bad_cgroup_version(capsys):
     code, out = _run_module(capsys, data)
     assert code == 1
     assert out["problems"] == ["host cp1: cgroup version 3 is neither 1 nor 2"]
+    assert "no host was changed" in out["msg"]
 
 
 def test_module_reports_platforms_and_ignores_null_settings(capsys):
     data = good()
-    # null = not set: the role default applies and is not checked here
+    # null = not set or not renderable yet (it needs facts): not checked here
     data["settings"]["crio_default_capabilities"] = None
+    data["hostvars"]["w1"]["kubelab_node_ip"] = None
     data["platforms"]["w1"] = {"os_family": "RedHat", "distribution": "AlmaLinux",
                                "distribution_major_version": "9"}
     code, out = _run_module(capsys, data)
-    assert code == 0
+    assert code == 0, out
     assert out["platforms"] == {"cp1": {"family": "RedHat", "major": "8", "id": "rocky"},
                                 "w1": {"family": "RedHat", "major": "9", "id": "almalinux"},
                                 "w2": {"family": "Debian", "major": "12", "id": "debian"}}
+
+
+def test_messages_are_one_line():
+    for _, mutate, _message in BAD:
+        data = good()
+        mutate(data)
+        for problem in run(data):
+            assert "\n" not in problem and re.match(r"^(inventory:|host |variables? )", problem), problem
