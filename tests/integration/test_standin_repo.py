@@ -203,8 +203,10 @@ def test_rpm_headers_versions_and_config_files(repo):
 def test_cri_o_package_contents(repo):
     (rpm_path,) = (repo / "cri-o" / "v1.35" / "rpm").glob("cri-o-*.rpm")
     files = set(rpm_query(rpm_path, "[%{FILENAMES}\n]").split())
-    assert {"/usr/bin/crio", "/usr/lib/systemd/system/crio.service", "/etc/crio/crio.conf",
-            "/etc/crio/crio.conf.d", "/etc/crio/crio.conf.d/10-crio.conf"} <= files
+    assert {"/usr/bin/crio", "/usr/lib/systemd/system/crio.service",
+            "/etc/crio/crio.conf.d", "/etc/crio/crio.conf.d/10-crio.conf",
+            "/etc/containers/registries.conf.d/crio.conf", "/etc/cni/net.d/10-crio-bridge.conflist.disabled"} <= files
+    assert "/etc/crio/crio.conf" not in files  # CRI-O 1.35's packages ship none (cri-o/packaging cri-o.spec)
     assert rpm_query(rpm_path, "%{ARCH}") == "noarch"
     assert "python3" in rpm_query(rpm_path, "[%{REQUIRENAME}\n]").split()
     (deb_path,) = (repo / "cri-o" / "v1.35" / "deb").glob("cri-o_*.deb")
@@ -212,7 +214,9 @@ def test_cri_o_package_contents(repo):
     assert conffiles.stdout.strip() == "cri-o"
     ctrl = subprocess.run(["dpkg-deb", "--ctrl-tarfile", str(deb_path)], capture_output=True, check=True)
     listing = subprocess.run(["tar", "-xOf", "-", "./conffiles"], input=ctrl.stdout, capture_output=True, check=True)
-    assert set(listing.stdout.decode().split()) == {"/etc/crio/crio.conf", "/etc/crio/crio.conf.d/10-crio.conf"}
+    assert set(listing.stdout.decode().split()) == {"/etc/crio/crio.conf.d/10-crio.conf",
+                                                    "/etc/containers/registries.conf.d/crio.conf",
+                                                    "/etc/cni/net.d/10-crio-bridge.conflist.disabled"}
 
 
 def test_kubectl_package_carries_a_real_kubectl(repo, tmp_path):
@@ -279,7 +283,7 @@ def test_rebuild_is_a_no_op_until_the_tree_changes(small_tree, tmp_path):
     assert again.returncode == 0, again.stderr
     assert "up to date" in again.stdout
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == before  # nothing rewritten
-    conf = small_tree / "pkgs" / "cri-o" / "root" / "etc" / "crio" / "crio.conf"
+    conf = small_tree / "pkgs" / "cri-o" / "root" / "etc" / "crio" / "crio.conf.d" / "10-crio.conf"
     conf.write_text(conf.read_text() + "\n# changed\n")
     second = run_build(out, small_tree / "build.sh")
     assert second.returncode == 0, second.stderr

@@ -29,7 +29,6 @@ pytestmark = pytest.mark.unit
 ROOT = Path(__file__).resolve().parents[2]
 PKG = ROOT / "molecule" / "resources" / "standins" / "pkgs" / "cri-o"
 CRIO = PKG / "root" / "usr" / "bin" / "crio"
-SHIPPED_CONF = PKG / "root" / "etc" / "crio" / "crio.conf"
 SHIPPED_DIR = PKG / "root" / "etc" / "crio" / "crio.conf.d"
 
 DEFAULT_CAPS = [
@@ -60,14 +59,18 @@ def caps_toml(caps, table="[crio.runtime]"):
 
 @pytest.fixture()
 def etc(tmp_path):
-    """A copy of the package's /etc/crio in a temp dir."""
-    conf = tmp_path / "crio.conf"
-    conf.write_text(SHIPPED_CONF.read_text())
+    """A copy of the package's /etc/crio in a temp dir (crio.conf.d only: no crio.conf, as in CRI-O 1.35)."""
     confd = tmp_path / "crio.conf.d"
     confd.mkdir()
     for item in SHIPPED_DIR.iterdir():
         (confd / item.name).write_text(item.read_text())
     return tmp_path
+
+
+def main_file(etc_dir):
+    """--config for a test tree: its crio.conf when there is one, else "" (crio then reads none)."""
+    conf = etc_dir / "crio.conf"
+    return str(conf) if conf.exists() else ""
 
 
 def run_crio(etc_dir, *args, env_extra=None, timeout=20):
@@ -77,7 +80,7 @@ def run_crio(etc_dir, *args, env_extra=None, timeout=20):
     env.pop("CONTAINER_LISTEN", None)
     if env_extra:
         env.update(env_extra)
-    cmd = [sys.executable, str(CRIO), "-c", str(etc_dir / "crio.conf"), "-d", str(etc_dir / "crio.conf.d"), *args]
+    cmd = [sys.executable, str(CRIO), "-c", main_file(etc_dir), "-d", str(etc_dir / "crio.conf.d"), *args]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout)
 
 
@@ -92,18 +95,18 @@ def effective(etc_dir):
 # ------------------------------------------------------------ merge order
 
 def test_shipped_defaults_are_crio_defaults_without_net_raw(etc):
-    config = crio_mod.load_config(str(etc / "crio.conf"), True, str(etc / "crio.conf.d"))
+    config = crio_mod.load_config(str(etc / "crio.conf"), False, str(etc / "crio.conf.d"))
     assert config["crio.runtime"]["default_capabilities"] == DEFAULT_CAPS
     assert "NET_RAW" not in config["crio.runtime"]["default_capabilities"]
     assert config["crio.runtime"]["cgroup_manager"] == "systemd"
-    assert config["crio.image"]["pause_image"] == "registry.k8s.io/pause:3.10"
+    assert config["crio.image"]["pause_image"] == "registry.k8s.io/pause:3.10.1"  # CRI-O 1.35's DefaultPauseImage
 
 
 def test_later_dropin_replaces_whole_list(etc):
     (etc / "crio.conf.d" / "default_capabilities.conf").write_text(caps_toml(LAB_CAPS))
     (etc / "crio.conf.d" / "zz-override.conf").write_text(caps_toml(["CHOWN"]))
     origins = {}
-    config = crio_mod.load_config(str(etc / "crio.conf"), True, str(etc / "crio.conf.d"), origins)
+    config = crio_mod.load_config(str(etc / "crio.conf"), False, str(etc / "crio.conf.d"), origins)
     assert config["crio.runtime"]["default_capabilities"] == ["CHOWN"]
     assert origins["crio.runtime.default_capabilities"].endswith("zz-override.conf")
 
@@ -112,7 +115,7 @@ def test_lexical_order_not_creation_order(etc):
     confd = etc / "crio.conf.d"
     (confd / "50-late.conf").write_text(caps_toml(LAB_CAPS))
     (confd / "05-early.conf").write_text(caps_toml(["KILL"]))  # created last, sorts first
-    config = crio_mod.load_config(str(etc / "crio.conf"), True, str(confd))
+    config = crio_mod.load_config(str(etc / "crio.conf"), False, str(confd))
     assert config["crio.runtime"]["default_capabilities"] == LAB_CAPS
 
 
@@ -120,7 +123,7 @@ def test_dropin_without_the_option_keeps_earlier_value(etc):
     confd = etc / "crio.conf.d"
     (confd / "default_capabilities.conf").write_text(caps_toml(LAB_CAPS))
     (confd / "zz-pause.conf").write_text('[crio.image]\npause_image = "registry.k8s.io/pause:3.9"\n')
-    config = crio_mod.load_config(str(etc / "crio.conf"), True, str(confd))
+    config = crio_mod.load_config(str(etc / "crio.conf"), False, str(confd))
     assert config["crio.runtime"]["default_capabilities"] == LAB_CAPS
     assert config["crio.image"]["pause_image"] == "registry.k8s.io/pause:3.9"
     assert config["crio.runtime"]["cgroup_manager"] == "systemd"
@@ -132,7 +135,7 @@ def test_every_file_is_read_not_only_dot_conf(etc):
     confd = etc / "crio.conf.d"
     (confd / "default_capabilities.conf").write_text(caps_toml(LAB_CAPS))
     (confd / "default_capabilities.conf.bak").write_text(caps_toml(DEFAULT_CAPS))
-    config = crio_mod.load_config(str(etc / "crio.conf"), True, str(confd))
+    config = crio_mod.load_config(str(etc / "crio.conf"), False, str(confd))
     assert config["crio.runtime"]["default_capabilities"] == DEFAULT_CAPS
 
 
@@ -141,20 +144,77 @@ def test_subdirectories_are_walked_in_place(etc):
     (confd / "20-sub").mkdir()
     (confd / "20-sub" / "a.conf").write_text(caps_toml(["KILL"]))
     (confd / "30-last.conf").write_text(caps_toml(LAB_CAPS))
-    config = crio_mod.load_config(str(etc / "crio.conf"), True, str(confd))
+    config = crio_mod.load_config(str(etc / "crio.conf"), False, str(confd))
     assert config["crio.runtime"]["default_capabilities"] == LAB_CAPS
     (confd / "30-last.conf").unlink()
-    config = crio_mod.load_config(str(etc / "crio.conf"), True, str(confd))
+    config = crio_mod.load_config(str(etc / "crio.conf"), False, str(confd))
     assert config["crio.runtime"]["default_capabilities"] == ["KILL"]
 
 
 def test_missing_main_file_is_fine_unless_explicit(tmp_path):
     confd = tmp_path / "d"
     confd.mkdir()
-    config = crio_mod.load_config(str(tmp_path / "none.conf"), False, str(confd))
+    config = crio_mod.load_config(str(tmp_path / "none.conf"), False, str(confd), quiet=True)
     assert config["crio.runtime"]["default_capabilities"] == DEFAULT_CAPS
     with pytest.raises(crio_mod.ConfigError, match="no such file"):
-        crio_mod.load_config(str(tmp_path / "none.conf"), True, str(confd))
+        crio_mod.load_config(str(tmp_path / "none.conf"), True, str(confd), quiet=True)
+
+
+# crio 1.35's own words for a missing --config (cmd/crio/main.go app.Before,
+# internal/criocli/criocli.go mergeConfigFiles, pkg/config/config.go UpdateFromFile)
+MISSING_CONFIG = ("get and merge config from context: update config from file: update config from drop-in file: "
+                  "open %s: no such file or directory")
+
+
+@pytest.mark.parametrize("command", [["config"], ["status", "config"], ["version"], []])
+def test_cli_refuses_a_missing_explicit_config_with_crio_s_error(etc, command):
+    missing = etc / "crio.conf"  # CRI-O 1.35's packages ship none
+    result = subprocess.run([sys.executable, str(CRIO), "--config", str(missing), "--config-dir",
+                             str(etc / "crio.conf.d"), *command], capture_output=True, text=True, timeout=20)
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert "level=fatal msg=%s" % json.dumps(MISSING_CONFIG % missing) in result.stderr
+    assert "Traceback" not in result.stderr
+    # the same path from CONTAINER_CONFIG counts as given (urfave/cli's IsSet)
+    env = dict(os.environ, CONTAINER_CONFIG=str(missing), CONTAINER_CONFIG_DIR=str(etc / "crio.conf.d"))
+    from_env = subprocess.run([sys.executable, str(CRIO), "config"], capture_output=True, text=True, env=env)
+    assert from_env.returncode == 1
+    assert json.dumps(MISSING_CONFIG % missing) in from_env.stderr
+
+
+def test_cli_skips_a_missing_default_config_and_an_empty_one(etc, monkeypatch):
+    # the default path (not given) is skipped with crio's info line; `--config ""` reads no main file
+    monkeypatch.setattr(crio_mod, "DEFAULT_CONFIG", str(etc / "crio.conf"))
+    parser, args = crio_mod.parse(["-d", str(etc / "crio.conf.d"), "config"])
+    assert args.config_explicit is False
+    config = crio_mod.load_config(args.config, args.config_explicit, args.config_dir, quiet=True)
+    assert config["crio.runtime"]["default_runtime"] == "crun"
+    result = run_crio(etc, "config")  # -c ""
+    assert result.returncode == 0, result.stderr
+    assert "Skipping not-existing" not in result.stderr
+    assert "Updating config from drop-in file: %s" % (etc / "crio.conf.d" / "10-crio.conf") in result.stderr
+
+
+def test_package_has_cri_o_1_35_layout():
+    root = PKG / "root"
+    etc_files = sorted(str(p.relative_to(root)) for p in (root / "etc").rglob("*") if p.is_file())
+    # cri-o/packaging templates/latest/cri-o/cri-o.spec: no /etc/crio/crio.conf, only the drop-in
+    assert etc_files == ["etc/cni/net.d/10-crio-bridge.conflist.disabled",
+                         "etc/containers/registries.conf.d/crio.conf",
+                         "etc/crio/crio.conf.d/10-crio.conf"]
+    dropin = tomllib.loads((SHIPPED_DIR / "10-crio.conf").read_text())
+    assert dropin == {"crio": {
+        "image": {"signature_policy": "/etc/crio/policy.json"},
+        "runtime": {"default_runtime": "crun", "runtimes": {
+            "crun": {"runtime_path": "/usr/libexec/crio/crun", "runtime_root": "/run/crun",
+                     "monitor_path": "/usr/libexec/crio/conmon",
+                     "allowed_annotations": ["io.containers.trace-syscall"]},
+            "runc": {"runtime_path": "/usr/libexec/crio/runc", "runtime_root": "/run/runc",
+                     "monitor_path": "/usr/libexec/crio/conmon"}}}}}
+    registries = tomllib.loads((root / "etc" / "containers" / "registries.conf.d" / "crio.conf").read_text())
+    assert registries == {"unqualified-search-registries": ["docker.io"]}
+    bridge = json.loads((root / "etc" / "cni" / "net.d" / "10-crio-bridge.conflist.disabled").read_text())
+    assert bridge["plugins"][0]["type"] == "bridge"  # shipped, but disabled (not *.conflist)
 
 
 def test_unknown_keys_are_ignored_like_crio(etc):
@@ -189,7 +249,7 @@ def test_crio_config_default_flag_ignores_files(etc):
 
 def test_env_vars_select_paths(etc):
     (etc / "crio.conf.d" / "default_capabilities.conf").write_text(caps_toml(LAB_CAPS))
-    env = dict(os.environ, CONTAINER_CONFIG=str(etc / "crio.conf"), CONTAINER_CONFIG_DIR=str(etc / "crio.conf.d"))
+    env = dict(os.environ, CONTAINER_CONFIG=main_file(etc), CONTAINER_CONFIG_DIR=str(etc / "crio.conf.d"))
     result = subprocess.run([sys.executable, str(CRIO), "config"], capture_output=True, text=True, env=env)
     assert result.returncode == 0, result.stderr
     assert tomllib.loads(result.stdout)["crio"]["runtime"]["default_capabilities"] == LAB_CAPS
@@ -243,7 +303,7 @@ def test_capabilities_are_those_of_the_running_kernel(etc, tmp_path):
 
 class Daemon:
     def __init__(self, etc_dir, sock, notify=None):
-        env = dict(os.environ, CONTAINER_CONFIG=str(etc_dir / "crio.conf"),
+        env = dict(os.environ, CONTAINER_CONFIG=main_file(etc_dir),
                    CONTAINER_CONFIG_DIR=str(etc_dir / "crio.conf.d"), CONTAINER_LISTEN=str(sock))
         env.pop("NOTIFY_SOCKET", None)
         if notify:
