@@ -122,6 +122,11 @@ FAKE_SYSTEMCTL = textwrap.dedent(
 )
 
 
+def node_address(name: str) -> str:
+    """The stand-in node's own (documentation-range) address; nothing is sent to it."""
+    return {"cp1": "192.0.2.10", "w1": "192.0.2.12", "w2": "192.0.2.13"}.get(name, "192.0.2.99")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -150,6 +155,11 @@ class Node:
         for tool in ("uname", "kubelet"):
             (self.bin / tool).chmod(0o755)
         (self.root / "etc/cni/net.d/10-flannel.conflist").write_text("{}\n")
+        # the node's interface addresses as the kubelet stand-in reads them under its root
+        # (the kubelet refuses a --node-ip the node does not have, and a loopback one)
+        (self.root / "run/kubelab-standin").mkdir(parents=True, exist_ok=True)
+        (self.root / "run/kubelab-standin/interface-addresses").write_text(f"127.0.0.1\n{node_address(name)}\n")
+        (self.root / "run/kubelab-standin/default-route-address").write_text(node_address(name) + "\n")
         sock = socket.socket(socket.AF_UNIX)
         sock.bind(str(self.root / "var/run/crio/crio.sock"))  # crio's socket, as the nodes stage leaves it
         sock.close()
@@ -234,7 +244,7 @@ def kubeadm_config(port: int) -> str:
           criSocket: unix:///var/run/crio/crio.sock
           kubeletExtraArgs:
             - name: node-ip
-              value: 127.0.0.1
+              value: 192.0.2.10
         ---
         apiVersion: kubeadm.k8s.io/v1beta4
         kind: ClusterConfiguration
@@ -309,7 +319,7 @@ def test_init_refuses_missing_or_invalid_config(lab, tmp_path):
     bad.write_text("apiVersion: kubeadm.k8s.io/v1beta9\nkind: InitConfiguration\n")
     out = cp.kubeadm("init", "--config", "/etc/kubernetes/bad.yaml")
     assert out.returncode == 1 and 'no kind "InitConfiguration" is registered for version "kubeadm.k8s.io/v1beta9"' in out.stderr
-    bad.write_text(kubeadm_config(1).replace("- name: node-ip\n      value: 127.0.0.1", "node-ip: 127.0.0.1"))
+    bad.write_text(kubeadm_config(1).replace("- name: node-ip\n      value: 192.0.2.10", "node-ip: 192.0.2.10"))
     out = cp.kubeadm("init", "--config", "/etc/kubernetes/bad.yaml")
     assert out.returncode == 1 and "kubeletExtraArgs" in out.stderr
     bad.write_text(kubeadm_config(1).replace("v1.35.0", "v1.30.2"))
@@ -338,7 +348,7 @@ def test_init_builds_the_control_plane(lab):
     kubelet_cfg = cp.path("/var/lib/kubelet/config.yaml").read_text()
     assert "failCgroupV1: false" in kubelet_cfg and "cgroupDriver: systemd" in kubelet_cfg
     flags = cp.path("/var/lib/kubelet/kubeadm-flags.env").read_text()
-    assert "--node-ip=127.0.0.1" in flags and "--hostname-override=cp1" in flags
+    assert "--node-ip=192.0.2.10" in flags and "--hostname-override=cp1" in flags
     assert cp.path("/etc/kubernetes/manifests/kube-apiserver.yaml").exists()
     assert cp.path("/etc/kubernetes/kubelet.conf").exists()
 
@@ -349,7 +359,7 @@ def test_init_builds_the_control_plane(lab):
     assert {"key": "node-role.kubernetes.io/control-plane", "effect": "NoSchedule"} in node["spec"]["taints"]
     ready = {c["type"]: c["status"] for c in node["status"]["conditions"]}
     assert ready["Ready"] == "True"
-    assert {"type": "InternalIP", "address": "127.0.0.1"} in node["status"]["addresses"]
+    assert {"type": "InternalIP", "address": "192.0.2.10"} in node["status"]["addresses"]
     assert node["spec"]["podCIDR"] == "10.244.0.0/24"
 
     if kubectl_binary():
@@ -450,7 +460,7 @@ def test_join_refuses_an_expired_token(lab):
 
 def test_join_with_the_right_token_and_hash(lab):
     cp, w1 = lab["nodes"]["cp1"], lab["nodes"]["w1"]
-    w1.path("/etc/default/kubelet").write_text("KUBELET_EXTRA_ARGS=--node-ip=127.0.0.12\n")
+    w1.path("/etc/default/kubelet").write_text("KUBELET_EXTRA_ARGS=--node-ip=192.0.2.12\n")
     endpoint, token, ca = _token(cp)
     out = _join(w1, endpoint, token, ca)
     assert out.returncode == 0, out.stderr + out.stdout
@@ -460,7 +470,7 @@ def test_join_with_the_right_token_and_hash(lab):
     assert "failCgroupV1: false" in w1.path("/var/lib/kubelet/config.yaml").read_text()
     node = wait_for(lambda: (cp.get("/api/v1/nodes/w1") or {}).get("spec", {}).get("podCIDR") and cp.get("/api/v1/nodes/w1"),
                     what="Node w1")
-    assert {"type": "InternalIP", "address": "127.0.0.12"} in node["status"]["addresses"]
+    assert {"type": "InternalIP", "address": "192.0.2.12"} in node["status"]["addresses"]
     assert node["spec"]["podCIDR"] == "10.244.1.0/24"
     assert "taints" not in node["spec"]
     assert "node-role.kubernetes.io/control-plane" not in node["metadata"]["labels"]

@@ -91,16 +91,12 @@ def test_config_api_version_follows_kubeadm_minor(version, api):
     assert docs["ClusterConfiguration"]["kubernetesVersion"] == version
 
 
-def test_v1beta4_extra_args_are_name_value_lists():
-    _, docs = render("v1.35.0")
-    assert docs["InitConfiguration"]["nodeRegistration"]["kubeletExtraArgs"] == [
-        {"name": "node-ip", "value": "192.0.2.10"}
-    ]
-
-
-def test_v1beta3_extra_args_are_a_map():
-    _, docs = render("v1.30.2")
-    assert docs["InitConfiguration"]["nodeRegistration"]["kubeletExtraArgs"] == {"node-ip": "192.0.2.10"}
+@pytest.mark.parametrize("version", ["v1.35.0", "v1.30.2"])
+def test_node_ip_is_not_repeated_in_kubelet_extra_args(version):
+    """--node-ip comes once, from KUBELET_EXTRA_ARGS (kube_packages), on every node (tests/unit/test_kubelet_node_ip.py)."""
+    text, docs = render(version)
+    assert "kubeletExtraArgs" not in docs["InitConfiguration"]["nodeRegistration"]
+    assert "node-ip" not in text
 
 
 def test_lab_values_land_in_the_config():
