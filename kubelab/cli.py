@@ -146,6 +146,11 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     )
     verify.add_argument("--json", type=Path, metavar="PATH", help="also copy the JSON report to PATH")
     verify.add_argument("--junit", type=Path, metavar="PATH", help="also write the checks as JUnit XML to PATH")
+    verify.add_argument(
+        "--html", type=Path, metavar="PATH",
+        help="also write the report as one self-contained HTML page to PATH (the stage always writes one "
+        "beside verify.json)",
+    )
     verify.set_defaults(func=cmd_verify)
 
     add = sub.add_parser(
@@ -288,6 +293,9 @@ def _show_report(ctx: Context, artifacts: Path, before: dict) -> tuple[Path | No
     ctx.print("Verification:")
     ctx.print(report.render_checks(results))
     ctx.print(f"Report: {path}")
+    page = report.html_beside(path)
+    if page is not None:
+        ctx.print(f"HTML report: {page}")
     return path, results
 
 
@@ -362,6 +370,9 @@ def cmd_verify(ctx: Context, args: argparse.Namespace) -> int:
     if args.junit:
         report.write_junit(results, args.junit)
         ctx.print(f"JUnit report written to {args.junit}")
+    if args.html:
+        report.write_html(path, args.html, ctx.root)
+        ctx.print(f"HTML report written to {args.html}")
     if not report.passed(results):
         return EXIT_VERIFY
     return EXIT_OK if hosts_ok else EXIT_FAILED

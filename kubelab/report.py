@@ -1,5 +1,7 @@
 """Read the verify stage's JSON report and render it: the check table grouped
-by stage with failures first, the per-host recap, and JUnit XML.
+by stage with failures first, the per-host recap, what changed per host,
+JUnit XML and the HTML page (module_utils/kubelab_report_html.py, the
+renderer the verify stage writes verify.html with).
 
 The report is a list of result objects with the keys id, stage, source,
 target, request, expected, observed, stdout, stderr, exit_code, attempts,
@@ -58,6 +60,55 @@ def load_report(path: Path) -> list[dict]:
     if not isinstance(data, list):
         raise KubelabError(f"The verification report {path} is not a list of check results.")
     return [item for item in data if isinstance(item, dict)]
+
+
+def load_document(path: Path) -> dict:
+    """The whole JSON report (summary, meta, results); a bare list of
+    results is wrapped as {"results": [...]}."""
+    results = load_report(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # load_report said it already
+        data = {}
+    document = dict(data) if isinstance(data, dict) else {}
+    document["results"] = results
+    return document
+
+
+def html_beside(json_path: Path) -> Path | None:
+    """The verify stage's HTML page beside a JSON report, when it was written
+    with (or after) that JSON report."""
+    page = json_path.with_suffix(".html")
+    try:
+        if page.is_file() and page.stat().st_mtime_ns >= json_path.stat().st_mtime_ns - 2_000_000_000:
+            return page
+    except OSError:
+        return None
+    return None
+
+
+def _html_renderer(root: Path):
+    """render_html from the project's module_utils/kubelab_report_html.py
+    (the file the verify stage renders with: one renderer)."""
+    import importlib.util
+
+    path = root / "module_utils" / "kubelab_report_html.py"
+    spec = importlib.util.spec_from_file_location("kubelab_report_html", path)
+    if spec is None or spec.loader is None or not path.is_file():
+        raise KubelabError(f"The HTML report renderer {path} is missing.")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.render_html
+
+
+def write_html(json_path: Path, out: Path, root: Path) -> Path:
+    """Render the JSON report at json_path as the HTML page at out."""
+    page = _html_renderer(root)(load_document(json_path))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_text(page, encoding="utf-8")
+    tmp.replace(out)
+    return out
 
 
 def verdict(result: dict) -> str:

@@ -10,13 +10,18 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: kubelab_verify_report
-short_description: Collect the verification results into one report (JSON, JUnit XML, table) and judge the run
+short_description: Collect the verification results into one report (JSON, JUnit XML, table, HTML) and judge the run
 description:
   - Takes the results of M(kubelab_http_probe), M(kubelab_spread) and M(kubelab_pod_probe), turns what the node
     tasks gathered (C(crio_config_info) and the crio/kubelet unit states) into node-level results, and adds one
     C(skip) result, with its reason, for every check that was not run.
-  - Writes C(verify.json), C(verify-junit.xml) and C(verify.txt) (the readable table) into O(report_dir) on the
-    host it runs on (the controller) and returns the table.
+  - Writes C(verify.json), C(verify-junit.xml), C(verify.txt) (the readable table) and C(verify.html) (one
+    self-contained page, CSS inline, no script, every value escaped - the externalIP x port and node x nodePort grid,
+    the requests per pod as bars, the in-pod checks with command, output and reason, the node checks, and one line
+    for each thing that could not be checked) into O(report_dir) on the host it runs on (the controller) and returns
+    the table.
+  - A node kubelab could not reach (an C(unreachable) C(crio) result, or C(no_data) on the node entry) fails its
+    checks with the observation "not checked" and why, and the HTML page says so in one line.
   - Fails when any check failed (O(fail_on_failure)), naming every failed check with what was expected and observed.
     Checks that were not run are never counted as passed; a report where nothing passed fails too.
   - Writing the report is not a change to the managed systems, so the module reports C(changed=false). In check
@@ -33,6 +38,7 @@ options:
     description:
       - One entry per node, C({host, crio, services}), where C(crio) is the registered result of C(crio_config_info)
         and C(services) maps C(crio) and C(kubelet) to their systemd state (C(running), C(stopped), ...).
+        C(no_data=true) marks a node that gave no data (unreachable or failed earlier).
     type: list
     elements: dict
     default: []
@@ -93,11 +99,11 @@ table_lines:
   type: list
   elements: str
 paths:
-  description: The files written (json, junit, table); empty in check mode.
+  description: The files written (json, junit, table, html); empty in check mode.
   returned: always
   type: dict
   sample: {"json": artifacts/report/verify.json, "junit": artifacts/report/verify-junit.xml,
-           "table": artifacts/report/verify.txt}
+           "table": artifacts/report/verify.txt, "html": artifacts/report/verify.html}
 message:
   description: The verdict in one sentence, naming every failed check with what was expected and observed.
   returned: always

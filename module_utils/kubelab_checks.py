@@ -400,7 +400,8 @@ def check_http(targets, body_pattern="Welcome to nginx!", timeout=3.0, attempts=
             attempts=used, duration=time.monotonic() - start, stdout=last.get("body", "")[:200],
             reason=None if outcome == OK else outcome,
             details={"status": last.get("status"), "latency_ms": round(last.get("latency", 0) * 1000, 2),
-                     "url": url})
+                     "url": url, "service": t["service"], "host": t["host"], "port": t["port"], "kind": t["kind"],
+                     "node": t.get("node")})
 
     return run_parallel(one, http_targets(targets), workers)
 
@@ -717,7 +718,17 @@ def node_checks(nodes, required_capability="NET_RAW", services=("crio", "kubelet
         crio = node.get("crio") or {}
         caps = crio.get("default_capabilities")
         origin = (crio.get("origin") or {}).get("default_capabilities")
-        if crio.get("failed") or caps is None:
+        # A node kubelab could not reach (or that gave no data): every check of
+        # it fails, saying it was not checked and why - never "not found".
+        unchecked = None
+        if crio.get("unreachable") or node.get("unreachable"):
+            unchecked = ("unreachable", "not checked: %s was unreachable (%s)" % (
+                host, clean_message(crio.get("msg") or node.get("msg") or "no answer")))
+        elif node.get("no_data"):
+            unchecked = ("no_data", "not checked: %s" % (crio.get("msg") or node.get("msg") or "no data from this node"))
+        if unchecked:
+            verdict, observed = FAILED, unchecked[1]
+        elif crio.get("failed") or caps is None:
             observed = "could not read CRI-O's effective configuration: %s" % (crio.get("msg") or "no data")
             verdict = FAILED
         else:
@@ -726,9 +737,15 @@ def node_checks(nodes, required_capability="NET_RAW", services=("crio", "kubelet
         results.append(make_result(
             "node:%s:crio-capabilities" % host, "node", host, "crio (%s)" % crio.get("source", "daemon"),
             "crio status config (crio_config_info)", "%s in the effective default_capabilities" % required_capability,
-            observed, verdict, reason=None if verdict == PASSED else "missing_capability",
+            observed, verdict, reason=unchecked[0] if unchecked else (None if verdict == PASSED else "missing_capability"),
             details={"default_capabilities": caps, "origin": origin}))
         states = node.get("services") or {}
+        if unchecked:
+            for svc in services:
+                results.append(make_result(
+                    "node:%s:%s-active" % (host, svc), "node", host, "%s.service" % svc, "systemd unit state",
+                    "running", unchecked[1], FAILED, reason=unchecked[0]))
+            continue
         for svc in services:
             # either {"crio": "running"} or service_facts' {"crio.service": {"state": "running", ...}}
             state = states.get(svc)
@@ -744,6 +761,12 @@ def node_checks(nodes, required_capability="NET_RAW", services=("crio", "kubelet
 # ---------------------------------------------------------------------------
 # Kubernetes API access for the modules
 # ---------------------------------------------------------------------------
+def clean_message(text, limit=300):
+    """One line of at most ``limit`` characters."""
+    flat = " ".join(str(text).split())
+    return flat if len(flat) <= limit else flat[:limit - 3] + "..."
+
+
 def kube_api_client(kubeconfig, context=None):
     """An ``ApiClient`` for ``kubeconfig`` (imports the client lazily)."""
     from kubernetes import config  # pylint: disable=import-outside-toplevel

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright: kubelab developers
 # MIT License
-"""The verification report: JSON, JUnit XML and a readable table.
+"""The verification report: JSON, JUnit XML, a readable table and HTML.
 
 Input is the list of result dicts of ``kubelab_checks.make_result`` (keys id,
 stage, source, target, request, expected, observed, stdout, stderr,
@@ -15,6 +15,8 @@ import json
 import os
 import time
 import xml.etree.ElementTree as ET
+
+from ansible.module_utils.kubelab_report_html import HTML_NAME, render_html
 
 __metaclass__ = type
 
@@ -122,14 +124,17 @@ def render_table(results, width=160):
 
 
 def write_report(directory, results, meta=None):
-    """Write JSON, JUnit XML and the table into ``directory``; returns the paths."""
+    """Write JSON, JUnit XML, the table and the HTML page into ``directory``;
+    returns the paths."""
     if not os.path.isdir(directory):
         os.makedirs(directory)
     paths = {"json": os.path.join(directory, JSON_NAME), "junit": os.path.join(directory, JUNIT_NAME),
-             "table": os.path.join(directory, TABLE_NAME)}
-    contents = {"json": json.dumps(to_document(results, meta), indent=2, sort_keys=False) + "\n",
+             "table": os.path.join(directory, TABLE_NAME), "html": os.path.join(directory, HTML_NAME)}
+    document = to_document(results, meta)
+    contents = {"json": json.dumps(document, indent=2, sort_keys=False) + "\n",
                 "junit": '<?xml version="1.0" encoding="UTF-8"?>\n' + to_junit(results) + "\n",
-                "table": render_table(results) + "\n"}
+                "table": render_table(results) + "\n",
+                "html": render_html(document)}
     for key, path in paths.items():
         tmp = path + ".tmp"
         with open(tmp, "w") as handle:

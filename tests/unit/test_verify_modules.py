@@ -179,7 +179,8 @@ def test_documentation_matches_the_argument_spec(name, monkeypatch):
 
 
 @pytest.mark.parametrize("path", ["module_utils/kubelab_checks.py", "module_utils/kubelab_parsers.py",
-                                  "module_utils/kubelab_report.py", "library/kubelab_http_probe.py"])
+                                  "module_utils/kubelab_report.py", "module_utils/kubelab_report_html.py",
+                                  "library/kubelab_http_probe.py"])
 def test_node_side_code_is_python38_syntax(path):
     """kubelab_http_probe may run on the nodes (verify_http_from_nodes): Python 3.8 grammar."""
     import ast
@@ -207,7 +208,7 @@ def test_module_utils_run_on_python38(tmp_path):
     pkg.mkdir(parents=True)
     (tmp_path / "ansible" / "__init__.py").write_text("")
     (pkg / "__init__.py").write_text("")
-    for name in ("kubelab_checks", "kubelab_parsers", "kubelab_report"):
+    for name in ("kubelab_checks", "kubelab_parsers", "kubelab_report", "kubelab_report_html"):
         shutil.copy(root / "module_utils" / f"{name}.py", pkg)
     capture = root / "tests" / "data" / "captures" / "nslookup_short_ok.json"
     code = (
@@ -218,9 +219,11 @@ def test_module_utils_run_on_python38(tmp_path):
         " 'nginx-svc.test.svc.cluster.local', '10.105.132.127')[0])\n"
         "print(c.spread_plan(2, 0.4, 1e-6 / 3)[:2])\n"
         "print(r.to_junit([c.make_result('a', 'node', 's', 't', 'r', 'e', 'o', 'fail')]).count('<failure'))\n"
-    ) % (str(tmp_path), str(capture))
+        "print(len(r.write_report(%r, [c.make_result('a', 'node', 's', 't', 'r', 'e', 'o', 'fail')])))\n"
+    ) % (str(tmp_path), str(capture), str(tmp_path / "report"))
     out = subprocess.run([py38, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    assert out == ["ok", "(65,", "13)", "1"]
+    assert out == ["ok", "(65,", "13)", "1", "4"]
+    assert "FAILED" in (tmp_path / "report" / "verify.html").read_text()
 
 
 # ------------------------------------------------ kubelab_verify_cluster

@@ -1,0 +1,78 @@
+"""The whole verify stage (ansible-playbook playbooks/verify.yml) against the
+Kubernetes API emulator, loopback only (tests/fixtures_verify_stage.py).
+
+Proves on the real role and modules: the report files are written beside
+each other (JSON, JUnit, table, HTML), the HTTP checks pass through the
+loopback "nginx", what kapi cannot do (pods/log, pods/exec: no kubelet) is
+reported as failed checks rather than crashing the stage, the kubernetes
+client is imported by one module process only, and workloads that never
+become ready give one readiness failure and the data-plane checks listed
+as not run with the reason, without a single request sent."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from fixtures_kapi import KubeApi
+from fixtures_verify_stage import (
+    ROOT, LoopbackNginx, build_lab, kubernetes_import_counter, run_stage, stage_vars, write_inventory,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def stage(tmp_path, nginx_ready=2, **extra):
+    api = KubeApi(tmp_path).start()
+    nginx = LoopbackNginx()
+    try:
+        build_lab(api.client(), nginx, rng=random.Random(7), nginx_ready=nginx_ready)
+        env, imports = kubernetes_import_counter(tmp_path)
+        result = run_stage(ROOT, write_inventory(tmp_path / "hosts.json"),
+                           stage_vars(api.kubeconfig, tmp_path / "artifacts", **extra), tmp_path, extra_env=env)
+    finally:
+        nginx.close()
+        api.stop()
+    result["imports"] = imports.read_text().splitlines() if imports.exists() else []
+    result["hits"] = nginx.hits
+    report = result["report_dir"] / "verify.json"
+    assert report.exists(), result["stdout"][-3000:] + result["stderr"][-2000:]
+    result["doc"] = json.loads(report.read_text())
+    result["by_id"] = {r["id"]: r for r in result["doc"]["results"]}
+    return result
+
+
+def test_stage_against_the_emulator(tmp_path):
+    r = stage(tmp_path)
+    assert r["rc"] == 2  # checks failed: the assertion of the verify role fails the play
+    names = sorted(p.name for p in r["report_dir"].iterdir())
+    assert names == ["verify-junit.xml", "verify.html", "verify.json", "verify.txt"]
+    by_id = r["by_id"]
+    http = [x for x in by_id.values() if x["stage"] == "external"]
+    assert len(http) == 10 and all(x["verdict"] == "pass" for x in http)
+    for name in ("nginx-svc", "nginx-svc-lb", "nginx-svc-np"):
+        spread = by_id["spread:" + name]
+        assert spread["verdict"] == "fail" and "log read errors" in spread["reason"]
+        assert spread["details"]["answered"] == spread["details"]["requests"] == 65
+    pod = [x for x in by_id.values() if x["stage"] == "pod"]
+    assert len(pod) == 12 and all(x["reason"] == "transport_error" for x in pod)
+    assert "405" in by_id["dns:nginx-svc"]["observed"]
+    assert {x["id"] for x in by_id.values() if x["stage"] == "node"} >= {"node:w2:crio-capabilities"}
+    # one module process imported the kubernetes client, not one per module
+    assert len(r["imports"]) == 1, r["imports"]
+    assert "kubelab_verify_cluster" in r["imports"][0] or "AnsiballZ" in r["imports"][0]
+
+
+def test_workloads_never_ready_give_one_readiness_failure_and_no_request(tmp_path):
+    r = stage(tmp_path, nginx_ready=1)
+    by_id = r["by_id"]
+    readiness = by_id["readiness"]
+    assert readiness["verdict"] == "fail"
+    assert readiness["observed"].startswith("not ready after 0s in namespace test: deployment nginx: 1/2 ready")
+    assert readiness["details"]["waiting"] == ["deployment nginx: 1/2 ready"]
+    for group in ("external:*", "spread:*", "pod:*"):
+        assert by_id[group]["verdict"] == "skip" and by_id[group]["reason"] == "the workloads were not ready"
+    assert not any(x["stage"] in ("external", "spread", "pod") and x["verdict"] != "skip" for x in by_id.values())
+    assert r["hits"] == 0
