@@ -125,6 +125,10 @@ def main():
                             "and a version 1.NN" % (host, entry["kernel"], info.get("cgroup_version"),
                                                     params["kubernetes_version"], exc))
             continue
+        if info.get("interpreter") and not entry["python"]["present"]:
+            problems.append("host %s: variable preflight_python_interpreter is %s, which does not exist there; install "
+                            "it, or unset the variable so the OS's candidates are used" % (host, info["interpreter"]))
+            continue
         entry["kubeadm"]["ignore_preflight_errors"] = entry["kubeadm"].pop("ignore")
         plan[host] = entry
     if problems:

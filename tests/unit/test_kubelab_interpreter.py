@@ -253,3 +253,12 @@ def test_module_names_host_and_variable_when_it_cannot_decide(run_plan):
     assert any(p.startswith("host r8: variable preflight_python_by_os") and "Rocky-8, RedHat-8, RedHat" in p
                for p in result["problems"])
     assert any(p.startswith("host d12:") and "kernel release" in p for p in result["problems"])
+
+
+def test_module_refuses_a_missing_interpreter_override(run_plan):
+    pinned = node("debian12", ["/usr/bin/python3"], 2)
+    pinned["interpreter"] = "/opt/absent/python3"
+    result = run_plan({"kubernetes_version": "1.35", "nodes": {"d12": pinned}})
+    assert result["failed"] is True
+    assert result["problems"] == ["host d12: variable preflight_python_interpreter is /opt/absent/python3, which does "
+                                  "not exist there; install it, or unset the variable so the OS's candidates are used"]

@@ -1,0 +1,100 @@
+"""`ansible-playbook --check` on nodes whose Python is not installed yet
+(issue 13, item 5), without containers: the "nodes" are this machine through
+the local connection, and the OS's interpreter candidate is made absent with
+preflight_python_by_os (the Python package that would provide it is never
+installed: check mode changes nothing).
+
+Proves: preflight reports what it would install and that the node's other
+checks are skipped, ends that node cleanly, the later stages (nodes, control
+plane, workers) leave it out, and the run exits 0; a node whose interpreter
+exists goes on through preflight in the same run.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.slow]
+
+ROOT = Path(__file__).resolve().parents[2]
+ABSENT = "/nonexistent/kubelab-test/bin/python3"
+
+
+def run_check(tmp_path, inventory_text, playbooks):
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text(inventory_text)
+    play = tmp_path / "site-check.yml"
+    play.write_text("---\n" + "".join(
+        f"- name: Stage {name}\n  ansible.builtin.import_playbook: {ROOT / 'playbooks' / name}.yml\n" for name in playbooks))
+    env = dict(os.environ, ANSIBLE_CONFIG=str(ROOT / "ansible.cfg"), ANSIBLE_LOCALHOST_WARNING="false",
+               ANSIBLE_CACHE_PLUGIN_CONNECTION=str(tmp_path / "facts"), ANSIBLE_FORCE_COLOR="0",
+               ANSIBLE_NOCOLOR="1", ANSIBLE_ROLES_PATH=str(ROOT / "roles"), ANSIBLE_LIBRARY=str(ROOT / "library"),
+               ANSIBLE_MODULE_UTILS=str(ROOT / "module_utils"))
+    cmd = [str(Path(sys.executable).parent / "ansible-playbook"), "-i", str(inventory), "--check", str(play)]
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+
+
+def debian12_here():
+    try:
+        text = Path("/etc/os-release").read_text()
+    except OSError:
+        return False
+    return "ID=debian" in text and 'VERSION_ID="12"' in text
+
+
+pytestmark.append(pytest.mark.skipif(not debian12_here(), reason="the local 'node' must be a supported OS (Debian 12)"))
+
+INVENTORY = f"""\
+all:
+  vars:
+    ansible_connection: local
+    ansible_python_interpreter: {sys.executable}
+    # this Debian's Python candidate is made absent (and its package is a name no repository has)
+    preflight_python_by_os:
+      Debian:
+        candidates: [{ABSENT}]
+        package: kubelab-test-python
+  children:
+    control_plane:
+      hosts:
+        fresh-cp: {{kubelab_node_ip: 192.0.2.10}}
+    workers:
+      hosts:
+        fresh-w1: {{kubelab_node_ip: 192.0.2.11}}
+"""
+
+
+def test_check_mode_on_fresh_nodes_reports_and_exits_0(tmp_path):
+    proc = run_check(tmp_path, INVENTORY, ["preflight", "nodes", "control_plane", "workers"])
+    out = proc.stdout
+    assert proc.returncode == 0, out[-6000:] + proc.stderr[-3000:]
+    for host in ("fresh-cp", "fresh-w1"):
+        assert (f"{host}: would install kubelab-test-python with apt-get (for {ABSENT}); the remaining checks of "
+                f"{host} need that Python and are skipped in check mode") in " ".join(out.split()), out[-6000:]
+    # nothing ran on them after that: no facts gathered, no node facts published, no stage role
+    assert "Gather the facts kubelab uses" not in out
+    assert "Publish the node facts" not in out
+    assert "TASK [node_prep" not in out and "TASK [control_plane" not in out and "TASK [workers" not in out
+    assert "failed=0" in out and "unreachable=0" in out
+
+
+def test_check_mode_goes_on_for_a_node_with_its_python(tmp_path):
+    inventory = INVENTORY.replace(
+        "fresh-w1: {kubelab_node_ip: 192.0.2.11}",
+        f"ready-w1: {{kubelab_node_ip: 192.0.2.11, preflight_python_interpreter: {sys.executable}}}")
+    proc = run_check(tmp_path, inventory, ["preflight"])
+    out = proc.stdout
+    assert proc.returncode == 0, out[-6000:] + proc.stderr[-3000:]
+    joined = " ".join(out.split())
+    assert "fresh-cp: would install kubelab-test-python" in joined
+    assert "ready-w1: would install" not in joined
+    # the ready node gathered its facts and published them; the fresh one did not
+    publish = out[out.index("TASK [Publish the node facts for the next stages]"):]
+    publish = publish[:publish.index("TASK [", 10)] if "TASK [" in publish[10:] else publish
+    assert "ready-w1" in publish and "fresh-cp" not in publish
+    assert "ready-w1 (kernel " in joined and "kubeadm --ignore-preflight-errors=" in joined
