@@ -50,6 +50,9 @@ exit codes:
 
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
+# The preflight tasks that validate the input (playbooks/preflight.yml, roles/preflight).
+INPUT_VALIDATION_TASKS = ("Validate the inventory, every host's variables", "Validate inventory, variables")
+
 
 @dataclass
 class Context:
@@ -129,7 +132,11 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
         description="Run site.yml: progress while it runs, then a per-host summary and the "
         "verification table. Exit 0 only when every host converged and verification passed.",
     )
-    up.add_argument("--limit", help="only these hosts (ansible-playbook --limit pattern)")
+    up.add_argument(
+        "--limit", metavar="PATTERN",
+        help="refused: site.yml runs its controller stages (validation, workloads, verify) on localhost, which "
+        "a limited run would skip; to add a worker use 'kubelab add-worker'",
+    )
     up.add_argument("--tags", help="only tasks with these tags (comma-separated)")
     up.add_argument(
         "-e", "--extra-var", dest="extra_vars", action="append", type=_extra_var, default=[],
@@ -202,9 +209,11 @@ def build_parser(environ: Mapping[str, str] | None = None) -> argparse.ArgumentP
     check = inv_sub.add_parser(
         "check", parents=[inventory_only],
         help="validate the inventory and variables without touching any host",
-        description="Apply the preflight validation rules (module_utils/kubelab_validate.py) to the "
-        "inventory as Ansible reads it, and print every problem at once. Exit 0 when there is none, "
-        "1 otherwise. Operating-system checks need the hosts' facts and run in the preflight stage.",
+        description="Apply the validation that site.yml runs first on the controller "
+        "(module_utils/kubelab_validate.py, with the roles' argument specs) to the inventory as Ansible "
+        "reads it - every host's own variables and the controller's - and print every problem at once. "
+        "Exit 0 when there is none, 1 otherwise. Values that are Jinja templates are checked by the "
+        "playbook run, operating systems by the preflight stage on the hosts.",
     )
     check.set_defaults(func=cmd_inventory_check)
     return parser
@@ -284,6 +293,23 @@ def _report_failures(ctx: Context, result: RunResult) -> None:
         )
 
 
+def _input_problems(ctx: Context, result: RunResult, inventory: Path | None) -> None:
+    """When preflight refused the input, print every problem (the failure line
+    above is cut short): the same check as 'kubelab inventory check'."""
+    refused = [f for f in result.tracker.failures if any(t in f.task for t in INPUT_VALIDATION_TASKS)]
+    if not refused or inventory is None:
+        return
+    try:
+        problems = inventory_check.check(ctx.root, inventory)
+    except KubelabError:
+        return
+    if problems:
+        print(f"kubelab: the input was refused before any host was changed ({len(problems)} "
+              f"problem{'s' if len(problems) != 1 else ''}):", file=ctx.err, flush=True)
+        for problem in problems:
+            print(f"  - {problem}", file=ctx.err, flush=True)
+
+
 def _show_report(ctx: Context, artifacts: Path, before: dict) -> tuple[Path | None, list[dict] | None]:
     path = report.find_report(artifacts, before=before)
     if path is None:
@@ -320,6 +346,7 @@ def converge(ctx: Context, request: RunRequest) -> tuple[int, RunResult, list[di
     hosts_ok = result.tracker.converged and result.status == "successful"
     if not hosts_ok:
         _report_failures(ctx, result)
+        _input_problems(ctx, result, request.inventory)
     path, results = _show_report(ctx, request.artifacts_dir, before)
     if path is None:
         ctx.print(f"No verification report was written by this run (looked in {report.report_dir(request.artifacts_dir)}).")
@@ -338,10 +365,18 @@ def converge(ctx: Context, request: RunRequest) -> tuple[int, RunResult, list[di
 # --- commands ---------------------------------------------------------------
 
 
+LIMIT_REFUSAL = (
+    "site.yml does not take --limit: its stages on the controller (input validation, workloads, verify) "
+    "would be skipped. To add a worker run 'kubelab add-worker NAME --address IP', or add it under the "
+    "workers group of the inventory and run 'kubelab up' without --limit: only the new worker changes."
+)
+
+
 def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
-    request = _request(
-        ctx, args, "site.yml", "up", limit=args.limit, tags=args.tags, extravars=dict(args.extra_vars)
-    )
+    if args.limit:
+        print(f"kubelab: error: {LIMIT_REFUSAL}", file=ctx.err, flush=True)
+        return EXIT_USAGE
+    request = _request(ctx, args, "site.yml", "up", tags=args.tags, extravars=dict(args.extra_vars))
     code, _result, _results = converge(ctx, request)
     return code
 

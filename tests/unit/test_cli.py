@@ -118,17 +118,26 @@ def test_usage_errors_exit_2(argv, capsys):
     assert "usage:" in capsys.readouterr().err
 
 
-def test_up_passes_limit_tags_and_extra_vars(tmp_path, inventory):
+def test_up_passes_tags_and_extra_vars(tmp_path, inventory):
     code, out, err, runner = run_cli(
-        ["up", *base(tmp_path, inventory), "--limit", "w1", "--tags", "crio", "-e", "a=1", "-e", "b=x=y"]
+        ["up", *base(tmp_path, inventory), "--tags", "crio", "-e", "a=1", "-e", "b=x=y"]
     )
     assert code == 0, err
     (request,) = runner.requests
     assert request.playbook == ROOT / "site.yml"
     assert request.inventory == inventory
-    assert (request.limit, request.tags) == ("w1", "crio")
+    assert (request.limit, request.tags) == (None, "crio")
     assert request.extravars == {"a": "1", "b": "x=y", "kubelab_artifacts_dir": str(tmp_path / "art")}
     assert request.keep_runs == 10
+
+
+def test_up_refuses_limit_before_running_anything(tmp_path, inventory):
+    # site.yml's controller stages run on localhost, which --limit leaves out
+    code, out, err, runner = run_cli(["up", *base(tmp_path, inventory), "--limit", "w1"])
+    assert code == 2
+    assert runner.requests == []
+    assert err.startswith("kubelab: error: site.yml does not take --limit: its stages on the controller")
+    assert "kubelab add-worker NAME --address IP" in err
 
 
 def test_cmdline_carries_extra_vars_only_through_the_pipe(tmp_path):
