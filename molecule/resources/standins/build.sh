@@ -7,6 +7,7 @@
 # the real repositories (docs/internals.md, "Package repositories"):
 #   OUTDIR/core/v1.NN/{deb,rpm}/   kubelet, kubeadm, kubectl
 #   OUTDIR/cri-o/v1.NN/{deb,rpm}/  cri-o
+#   OUTDIR/appstream/el8/          kubelab-test-python (rpm only: the el8 node's "AppStream")
 # deb/: flat apt repository (Packages(.gz), Release, InRelease, Release.gpg,
 # Release.key); rpm/: createrepo_c repository with signed packages,
 # repodata/repomd.xml.asc and repodata/repomd.xml.key. Everything is signed
@@ -78,6 +79,8 @@ is_std_dir() { case "$std_dirs" in *" $1 "*) return 0 ;; esac; return 1; }
 load_env() {
   local dir="$1"
   NAME="" VERSION="" RELEASE="" SUMMARY="" DEPENDS_DEB="" DEPENDS_RPM="" WITH_KAPI="" REPO=""
+  # RPM_REPO_DIR: an rpm only, in a dnf repository of its own at OUTDIR/RPM_REPO_DIR
+  RPM_REPO_DIR=""
   [ -f "$dir/package.env" ] || die "$dir/package.env is missing"
   # shellcheck disable=SC1091
   . "$dir/package.env"
@@ -310,6 +313,7 @@ new="$work/out"
 host_rpm_arch="$(uname -m)"
 host_deb_arch="$(dpkg --print-architecture)"
 count=0
+rpm_only_dirs=()
 for dir in "$here"/pkgs/*/; do
   dir="${dir%/}"
   [ -f "$dir/package.env" ] || { say "skipping $(basename "$dir"): no package.env"; continue; }
@@ -317,9 +321,15 @@ for dir in "$here"/pkgs/*/; do
   stage="$work/stage-$NAME"
   stage_package "$dir" "$stage"
   if has_elf "$stage"; then deb_arch="$host_deb_arch" rpm_arch="$host_rpm_arch"; else deb_arch=all rpm_arch=noarch; fi
-  say "$NAME $VERSION: building .deb ($deb_arch) and .rpm ($rpm_arch) for $REPO/$MINOR"
-  build_deb "$dir" "$stage" "$work" "$deb_arch" "$new/$REPO/$MINOR/deb"
-  build_rpm "$dir" "$stage" "$work" "$rpm_arch" "$new/$REPO/$MINOR/rpm"
+  if [ -n "$RPM_REPO_DIR" ]; then
+    say "$NAME $VERSION: building .rpm ($rpm_arch) for $RPM_REPO_DIR"
+    build_rpm "$dir" "$stage" "$work" "$rpm_arch" "$new/$RPM_REPO_DIR"
+    rpm_only_dirs+=("$new/$RPM_REPO_DIR")
+  else
+    say "$NAME $VERSION: building .deb ($deb_arch) and .rpm ($rpm_arch) for $REPO/$MINOR"
+    build_deb "$dir" "$stage" "$work" "$deb_arch" "$new/$REPO/$MINOR/deb"
+    build_rpm "$dir" "$stage" "$work" "$rpm_arch" "$new/$REPO/$MINOR/rpm"
+  fi
   rm -rf "$stage"
   count=$((count + 1))
 done
@@ -330,6 +340,10 @@ for d in "$new"/*/*/deb; do
   sign_deb_repo "$d"
 done
 for d in "$new"/*/*/rpm; do
+  say "signing packages and creating dnf repository ${d#"$new"/}"
+  sign_rpm_repo "$d"
+done
+for d in ${rpm_only_dirs[@]+"${rpm_only_dirs[@]}"}; do
   say "signing packages and creating dnf repository ${d#"$new"/}"
   sign_rpm_repo "$d"
 done
