@@ -226,10 +226,10 @@ def test_defaults_equal_the_writeup_field_by_field(rendered):
 
 
 def test_images_are_full_names(rendered):
-    """docker.io/library/NAME, so CRI-O needs no registries.conf short-name setting.
+    """docker.io/library/NAME: no registries.conf short-name resolution on the node.
 
     A short name (the write-up's ``nginx:...``, ``busybox``) is resolved only
-    through ``unqualified-search-registries``; without one the pull fails.
+    through the node's registries.conf (search list, short-name mode).
     """
     got = by_key(ok(rendered, "writeup"))
     images = {name: got[("Deployment", name)]["spec"]["template"]["spec"]["containers"][0]["image"]
