@@ -181,10 +181,6 @@ def change_command(firewall_cmd, zone, flag, items, permanent):
     return cmd
 
 
-def add_command(firewall_cmd, zone, ports, permanent):
-    return change_command(firewall_cmd, zone, "add-port", ports, permanent)
-
-
 def main():
     module = AnsibleModule(
         argument_spec=dict(
