@@ -154,6 +154,18 @@ def test_without_node_ip_a_resolvable_node_name_wins_over_the_default_route(kube
     assert kubelet.node_addresses("w1", "w1", None)[0] == {"type": "InternalIP", "address": "192.0.2.11"}
 
 
+def test_the_name_is_looked_up_in_etc_hosts_first_in_file_order(kubelet, monkeypatch, tmp_path):
+    """Go's resolver: /etc/hosts lines naming the node, in file order, before DNS."""
+    kubelet.host(*MULTI_NIC)
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "hosts").write_text(
+        "127.0.0.1 localhost\n127.0.1.1 w1\n198.51.100.23 w1.lab w1 # podman\n"
+        "# BEGIN kubelab nodes\n192.0.2.11 w1.lab w1\n")
+    monkeypatch.setattr(kubelet.socket, "getaddrinfo", lambda *a, **k: [(2, 1, 6, "", ("192.0.2.11", 0))])
+    # loopback skipped; the first valid line wins, DNS is not asked
+    assert kubelet.node_addresses("w1", "w1", None)[0] == {"type": "InternalIP", "address": "198.51.100.23"}
+
+
 @pytest.mark.parametrize("node_ip, message", [
     ("203.0.113.9", 'node IP: "203.0.113.9" not found in the host\'s network interfaces'),
     ("127.0.0.1", "nodeIP can't be loopback address"),
