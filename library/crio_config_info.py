@@ -18,8 +18,13 @@ description:
     what new containers get. With O(source=files) they come from C(crio config), the merge of the files on disk now (which
     the daemon only uses after a restart). With O(source=none) crio is not run at all (for example before it is
     installed) and only the files are read.
-  - The origin of every option is computed by reading C(/etc/crio/crio.conf) and then every file below
-    C(/etc/crio/crio.conf.d) in lexical order, the way crio does (a later file replaces the whole option).
+  - The origin of every option is computed by reading O(config_path) (only when it exists: CRI-O 1.35's packages ship
+    no C(/etc/crio/crio.conf)) and then every file below O(config_dir) in lexical order, the way crio does (a later
+    file replaces the whole option).
+  - With O(source=daemon) it also compares the daemon's values with those its files give now (RV(file_values)). crio
+    reads its files only when it starts, so they differ after a file changed without a restart (RV(stale)); then it
+    asks systemd and the journal when the daemon started and which files it read then (its own
+    C(Updating config from drop-in file) lines), and RV(explain) says which holds what and that crio needs a restart.
   - With O(dropin) and O(options) it also reports which files read after that drop-in set the same options
     (RV(shadowed)); such a file would override the drop-in.
   - Inspect-only; never changes anything.
@@ -37,7 +42,9 @@ options:
     choices: [daemon, files, none]
     default: daemon
   config_path:
-    description: CRI-O's main configuration file.
+    description:
+      - CRI-O's main configuration file. Read only when it exists; C(crio config) is then run with C(--config PATH),
+        otherwise with C(--config "") (crio refuses a C(--config) path that does not exist).
     type: path
     default: /etc/crio/crio.conf
   config_dir:
@@ -56,6 +63,10 @@ options:
     description: Seconds to wait for the daemon to answer with O(source=daemon) (it may still be starting).
     type: int
     default: 30
+  unit:
+    description: crio's systemd unit, asked (with the journal) when and from which files the daemon started.
+    type: str
+    default: crio.service
   dropin:
     description:
       - File name (in O(config_dir)) or path of a drop-in kubelab manages. Used with O(options) to find later files
@@ -128,8 +139,8 @@ origin:
   type: dict
   sample:
     default_capabilities: /etc/crio/crio.conf.d/default_capabilities.conf
-    cgroup_manager: /etc/crio/crio.conf
-    pause_image: built-in default
+    cgroup_manager: built-in default
+    pause_image: /etc/crio/crio.conf.d/10-crio.conf
 origins:
   description: Every option set by some file (dotted name) and the file that set it last.
   returned: always
@@ -140,7 +151,7 @@ files:
   returned: always
   type: list
   elements: str
-  sample: [/etc/crio/crio.conf, /etc/crio/crio.conf.d/10-crio.conf, /etc/crio/crio.conf.d/default_capabilities.conf]
+  sample: [/etc/crio/crio.conf.d/10-crio.conf, /etc/crio/crio.conf.d/default_capabilities.conf]
 checksums:
   description: SHA-1 of each file in RV(files) (lets a caller skip rewriting a file that is already right).
   returned: always
@@ -163,6 +174,38 @@ config:
   description: The whole effective configuration as crio reported it (parsed). Null with O(source=none).
   returned: always
   type: dict
+file_values:
+  description:
+    - The values of RV(default_capabilities), RV(cgroup_manager) and RV(pause_image) that the files on disk give now
+      (the last file setting each, else CRI-O 1.35's built-in value).
+  returned: always
+  type: dict
+  sample: {"default_capabilities": [CHOWN, KILL, NET_RAW], "cgroup_manager": systemd,
+           "pause_image": registry.k8s.io/pause:3.10.1}
+stale:
+  description:
+    - With O(source=daemon), the names of those settings whose value in the running daemon differs from RV(file_values):
+      the files changed since crio started and crio needs a restart to use them. Empty otherwise.
+  returned: always
+  type: list
+  elements: str
+  sample: [default_capabilities]
+daemon:
+  description:
+    - With O(source=daemon) and RV(stale) not empty, what systemd and the journal say of the daemon's start
+      (C(started), C(files) it read then, null when the journal does not tell). Null otherwise.
+  returned: always
+  type: dict
+  sample: {"started": "Wed 2026-12-02 06:10:01 UTC", "files": [/etc/crio/crio.conf.d/10-crio.conf]}
+explain:
+  description:
+    - For each reported setting, one sentence on where its effective value comes from. C(set by FILE) when daemon and
+      files agree; otherwise which holds what (the daemon's value, when it started and what it read then; the files'
+      value and the file that sets it) and that crio needs a restart.
+  returned: always
+  type: dict
+  sample:
+    default_capabilities: "set by /etc/crio/crio.conf.d/default_capabilities.conf"
 """
 
 import hashlib
@@ -175,10 +218,14 @@ from ansible.module_utils.kubelab_crio import (
     TomlError,
     compute_origins,
     config_files,
+    explain,
+    file_values,
+    files_from_daemon_log,
     headline,
     parse_crio_config_output,
     parse_toml,
     shadowing,
+    stale_options,
 )
 
 
@@ -219,7 +266,10 @@ def effective_from_daemon(module, crio, socket, timeout):
 
 
 def effective_from_files(module, crio, config_path, config_dir):
-    cmd = [crio, "--config", config_path, "--config-dir", config_dir, "config"]
+    # crio refuses a --config path that does not exist (CRI-O 1.35 ships no
+    # crio.conf); --config "" reads no main file, as the file list above.
+    main_file = config_path if config_path and os.path.exists(config_path) else ""
+    cmd = [crio, "--config", main_file, "--config-dir", config_dir, "config"]
     rc, out, err = module.run_command(cmd)
     if rc != 0:
         module.fail_json(msg="`%s` exited %d: crio refuses its configuration files: %s"
@@ -232,6 +282,28 @@ def effective_from_files(module, crio, config_path, config_dir):
                          stdout=out, cmd=cmd)
 
 
+def daemon_start(module, unit):
+    """When the running daemon started and which files it read then (systemd and crio's own log lines)."""
+    info = {"started": None, "files": None}
+    systemctl = module.get_bin_path("systemctl")
+    journalctl = module.get_bin_path("journalctl")
+    if not systemctl:
+        return info
+    rc, out, _err = module.run_command([systemctl, "show", unit, "--property=InvocationID,ActiveEnterTimestamp"])
+    if rc != 0:
+        return info
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    info["started"] = props.get("ActiveEnterTimestamp") or None
+    invocation = props.get("InvocationID")
+    if journalctl and invocation:
+        rc, out, _err = module.run_command([journalctl, "--no-pager", "-o", "cat",
+                                            "_SYSTEMD_INVOCATION_ID=%s" % invocation])
+        if rc == 0:
+            read = files_from_daemon_log(out)
+            info["files"] = read if read or "Updating config from" in out else None
+    return info
+
+
 def main():
     module = AnsibleModule(
         argument_spec=dict(
@@ -241,6 +313,7 @@ def main():
             socket=dict(type="path", default="/var/run/crio/crio.sock"),
             crio_bin=dict(type="str", default="crio"),
             timeout=dict(type="int", default=30),
+            unit=dict(type="str", default="crio.service"),
             dropin=dict(type="str"),
             options=dict(type="list", elements="str", default=[]),
         ),
@@ -268,7 +341,16 @@ def main():
             effective = effective_from_files(module, crio, params["config_path"], params["config_dir"])
 
     values, origin = headline(effective, origins)
+    files_now = file_values(parsed)
+    stale = stale_options(values, files_now) if params["source"] == "daemon" else []
+    daemon = daemon_start(module, params["unit"]) if stale else None
+    explained = dict((name, explain(name, values[name], daemon, files_now[name], origin[name]))
+                     for name in values if values[name] is not None)
     module.exit_json(
+        file_values=files_now,
+        stale=stale,
+        daemon=daemon,
+        explain=explained,
         changed=False,
         source=params["source"],
         origin=origin,

@@ -3,7 +3,8 @@
 # MIT License
 """CRI-O configuration: how crio merges its files, and what it reports.
 
-CRI-O reads ``/etc/crio/crio.conf`` first, then every regular file below
+CRI-O reads ``/etc/crio/crio.conf`` first when it exists (CRI-O 1.35's
+packages ship none: only ``crio.conf.d/10-crio.conf``), then every regular file below
 ``/etc/crio/crio.conf.d`` in lexical order (Go's ``filepath.Walk``: sorted by
 name, recursing into directories). An option set in a later file replaces the
 whole earlier value, so a capability list in a drop-in must be complete and a
@@ -36,6 +37,17 @@ HEADLINE = (
 )
 
 BUILTIN = "built-in default"
+
+# CRI-O 1.35's built-in values of the HEADLINE options (cri-o/cri-o v1.35.0:
+# internal/config/capabilities/capabilities_linux.go Default(),
+# pkg/config/config_linux.go DefaultPauseImage, cgroup manager "systemd").
+BUILTIN_VALUES = {
+    "crio.runtime.default_capabilities": [
+        "CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE", "KILL",
+    ],
+    "crio.runtime.cgroup_manager": "systemd",
+    "crio.image.pause_image": "registry.k8s.io/pause:3.10.1",
+}
 
 
 class TomlError(ValueError):
@@ -411,3 +423,87 @@ def headline(effective, origins):
         values[name] = get_option(effective, option) if effective is not None else None
         origin[name] = origins.get(option, BUILTIN)
     return values, origin
+
+
+# ---------------------------------------------------------------- daemon vs files
+
+def file_values(parsed_files):
+    """The HEADLINE values the files on disk give now (last file setting each, else the built-in value)."""
+    values = {}
+    for name, option in HEADLINE:
+        value = BUILTIN_VALUES.get(option)
+        for _path, data in parsed_files:
+            if _sets(data or {}, option):
+                value = get_option(data, option)
+        values[name] = value
+    return values
+
+
+def _same(name, left, right):
+    if name == "default_capabilities" and isinstance(left, list) and isinstance(right, list):
+        return sorted(c.upper() for c in left if isinstance(c, str)) == sorted(
+            c.upper() for c in right if isinstance(c, str))
+    return left == right
+
+
+def stale_options(daemon_values, files_now):
+    """HEADLINE names whose value in the running daemon differs from what its files give now."""
+    if daemon_values is None:
+        return []
+    return [name for name, _option in HEADLINE
+            if daemon_values.get(name) is not None and not _same(name, daemon_values.get(name), files_now.get(name))]
+
+
+_LOADED = re.compile(r'msg="Updating config from drop-in file: ([^"]*)"')
+_SKIPPED = re.compile(r'msg="Skipping not-existing config file \\"([^"\\]*)\\""')
+
+
+def files_from_daemon_log(text):
+    """The files the daemon read at its start, from crio's own info lines.
+
+    crio logs ``Updating config from drop-in file: PATH`` for the main file and
+    for every drop-in (pkg/config/config.go, UpdateFromDropInFile) and
+    ``Skipping not-existing config file "PATH"`` when the main file is absent
+    (internal/criocli/criocli.go). Returns the paths in reading order, the
+    skipped main file left out.
+    """
+    loaded = []
+    for line in text.splitlines():
+        skipped = _SKIPPED.search(line)
+        if skipped and skipped.group(1) in loaded:
+            loaded.remove(skipped.group(1))
+            continue
+        match = _LOADED.search(line)
+        if match and match.group(1) not in loaded:
+            loaded.append(match.group(1))
+    return loaded
+
+
+def _show(value):
+    if isinstance(value, list):
+        return "[%s]" % ", ".join(str(v) for v in value)
+    return str(value)
+
+
+def explain(name, daemon_value, daemon_info, files_value, files_origin):
+    """One sentence on where a value the daemon uses comes from.
+
+    When the daemon and its files agree: ``set by FILE``. When they differ,
+    which holds what: the running daemon's value with what the daemon
+    reports of its start (when it started, the files it read then), the
+    files' value with the file that sets it now, and that crio reads its
+    files only at start, so it needs a restart.
+    """
+    if _same(name, daemon_value, files_value):
+        return "set by %s" % files_origin
+    started = (daemon_info or {}).get("started") or "an unknown time"
+    read = (daemon_info or {}).get("files")
+    if read is None:
+        loaded = "it did not say which files it read"
+    elif read:
+        loaded = "reading %s" % ", ".join(read)
+    else:
+        loaded = "reading no configuration file"
+    return ("the running crio uses %s = %s, loaded when it started (%s, %s); the files now give %s (set by %s); "
+            "crio reads its files only when it starts: it needs a restart (systemctl restart crio) to use them"
+            % (name, _show(daemon_value), started, loaded, _show(files_value), files_origin))

@@ -5,21 +5,32 @@ and the crio_config_info module against a crio command faked at run_command.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import os
+import subprocess
+import sys
 import tomllib
+from pathlib import Path
+
+import jinja2
 
 import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.kubelab_crio import (
     BUILTIN,
+    BUILTIN_VALUES,
     TomlError,
     compute_origins,
     config_files,
+    explain,
+    file_values,
+    files_from_daemon_log,
     headline,
     parse_crio_config_output,
     parse_toml,
     shadowing,
+    stale_options,
     uncomment_defaults,
 )
 from ansible.module_utils.testing import patch_module_args
@@ -250,6 +261,14 @@ def test_dotted_key_and_inline_table_count_as_setting():
 
 # ---------------------------------------------------------------- module
 
+DAEMON_LOG = """\
+time="2026-12-02T06:00:00Z" level=info msg="Updating config from single file: %s"
+time="2026-12-02T06:00:00Z" level=info msg="Updating config from drop-in file: %s
+time="2026-12-02T06:00:00Z" level=info msg="Updating config from drop-in file: %s"
+time="2026-12-02T06:00:00Z" level=info msg="Starting CRI-O, version: 1.35.0"
+"""
+
+
 class FakeCrio:
     """Stands in for run_command: records argv, answers like crio."""
 
@@ -265,6 +284,7 @@ class FakeCrio:
 def _run(monkeypatch, capsys, args, answers):
     fake = FakeCrio(answers)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", fake)
+    monkeypatch.setattr(basic.AnsibleModule, "get_bin_path", lambda self, name, *a, **k: "/usr/bin/" + name)
     monkeypatch.setattr(crio_config_info.time, "sleep", lambda s: None)
     with patch_module_args(args):
         with pytest.raises(SystemExit) as exc:
@@ -278,10 +298,23 @@ def test_module_daemon_source(monkeypatch, capsys, tmp_path):
     code, out, fake = _run(monkeypatch, capsys, {
         "config_path": conf, "config_dir": confd, "crio_bin": "/usr/bin/crio",
         "dropin": "default_capabilities.conf", "options": [OPT], "_ansible_check_mode": True,
-    }, [(1, "", "connect: no such file or directory"), (0, DAEMON_OUTPUT, "")])
+    }, [(1, "", "connect: no such file or directory"), (0, DAEMON_OUTPUT, ""),
+        (0, "InvocationID=abc123\nActiveEnterTimestamp=Wed 2026-12-02 06:00:00 UTC\n", ""),
+        (0, DAEMON_LOG % (conf, conf + "\" ", confd + "/default_capabilities.conf"), "")])
     assert code == 0
     assert out["changed"] is False
-    assert fake.calls == [["/usr/bin/crio", "status", "--socket", "/var/run/crio/crio.sock", "config"]] * 2
+    assert fake.calls[:2] == [["/usr/bin/crio", "status", "--socket", "/var/run/crio/crio.sock", "config"]] * 2
+    assert fake.calls[3][-1] == "_SYSTEMD_INVOCATION_ID=abc123"
+    # zz.conf (written after crio started) says KILL, the daemon still uses its list: stale
+    assert out["stale"] == ["default_capabilities"]
+    assert out["file_values"]["default_capabilities"] == ["KILL"]
+    assert out["daemon"] == {"started": "Wed 2026-12-02 06:00:00 UTC",
+                             "files": [conf, confd + "/default_capabilities.conf"]}
+    assert out["explain"]["default_capabilities"] == (
+        "the running crio uses default_capabilities = [CHOWN, DAC_OVERRIDE, FSETID, FOWNER, SETGID, SETUID, SETPCAP, "
+        "NET_BIND_SERVICE, KILL, NET_RAW], loaded when it started (Wed 2026-12-02 06:00:00 UTC, reading %s, %s); "
+        "the files now give [KILL] (set by %s); crio reads its files only when it starts: it needs a restart "
+        "(systemctl restart crio) to use them" % (conf, confd + "/default_capabilities.conf", confd + "/zz.conf"))
     assert out["source"] == "daemon"
     assert "NET_RAW" in out["default_capabilities"]
     assert out["pause_image"] == "registry.k8s.io/pause:3.10"
@@ -337,3 +370,214 @@ def test_module_source_none_runs_nothing(monkeypatch, capsys, tmp_path):
     assert out["default_capabilities"] is None
     assert out["origin"]["default_capabilities"] == conf
     assert out["shadowed"] == {}
+
+
+# ---------------------------------------------------------------- CRI-O 1.35: no crio.conf
+
+ROOT = Path(__file__).resolve().parents[2]
+STANDIN_CRIO = ROOT / "molecule" / "resources" / "standins" / "pkgs" / "cri-o" / "root" / "usr" / "bin" / "crio"
+STANDIN_DROPIN = STANDIN_CRIO.parents[2] / "etc" / "crio" / "crio.conf.d" / "10-crio.conf"
+
+
+def test_module_files_source_without_crio_conf_passes_no_missing_config(monkeypatch, capsys, tmp_path):
+    conf, confd = _tree(tmp_path, {"crio.conf.d/10-crio.conf": STANDIN_DROPIN.read_text()})
+    code, out, fake = _run(monkeypatch, capsys, {
+        "config_path": conf, "config_dir": confd, "crio_bin": "/usr/bin/crio", "source": "files",
+    }, [(0, CONFIG_OUTPUT, "")])
+    assert code == 0
+    assert fake.calls == [["/usr/bin/crio", "--config", "", "--config-dir", confd, "config"]]
+    assert out["files"] == [confd + "/10-crio.conf"]  # the missing crio.conf is not read either
+
+
+def test_module_files_source_against_the_standin_with_cri_o_1_35_layout(capsys, tmp_path):
+    """No fake: the stand-in crio (which refuses a missing explicit --config as crio 1.35 does)."""
+    conf, confd = _tree(tmp_path, {"crio.conf.d/10-crio.conf": STANDIN_DROPIN.read_text(),
+                                   "crio.conf.d/default_capabilities.conf": WRITEUP_DROPIN})
+    with patch_module_args({"config_path": conf, "config_dir": confd, "crio_bin": str(STANDIN_CRIO),
+                            "source": "files"}):
+        with pytest.raises(SystemExit) as exc:
+            crio_config_info.main()
+    out = json.loads(capsys.readouterr().out)
+    assert exc.value.code == 0, out.get("msg")
+    assert out["default_capabilities"][-1] == "NET_RAW"
+    assert out["origin"]["default_capabilities"] == confd + "/default_capabilities.conf"
+    assert out["pause_image"] == BUILTIN_VALUES["crio.image.pause_image"]
+    assert out["stale"] == []  # files source: no daemon to compare
+
+
+# ---------------------------------------------------------------- daemon vs files
+
+LAB = ["CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "SETGID", "SETUID", "SETPCAP", "NET_BIND_SERVICE", "KILL",
+       "NET_RAW"]
+
+
+def test_file_values_last_file_or_builtin():
+    files = _parsed(("/etc/crio/crio.conf.d/10-crio.conf", '[crio.runtime]\ndefault_runtime = "crun"\n'))
+    assert file_values(files) == {"default_capabilities": BUILTIN_VALUES["crio.runtime.default_capabilities"],
+                                  "cgroup_manager": "systemd", "pause_image": "registry.k8s.io/pause:3.10.1"}
+    files += _parsed(("/etc/crio/crio.conf.d/default_capabilities.conf", WRITEUP_DROPIN))
+    assert file_values(files)["default_capabilities"][-1] == "NET_RAW"
+
+
+@pytest.mark.parametrize(("daemon", "files", "stale"), [
+    (LAB, LAB, []),
+    (list(reversed(LAB)), [c.lower() for c in LAB], []),  # order and case do not matter to crio
+    (LAB[:-1], LAB, ["default_capabilities"]),  # drop-in written, crio not restarted
+    (LAB, LAB[:-1], ["default_capabilities"]),  # overriding drop-in removed, crio not restarted
+])
+def test_stale_decision(daemon, files, stale):
+    base = {"cgroup_manager": "systemd", "pause_image": "p"}
+    assert stale_options(dict(base, default_capabilities=daemon), dict(base, default_capabilities=files)) == stale
+
+
+def test_stale_decision_without_daemon_values():
+    assert stale_options(None, {"default_capabilities": LAB}) == []
+    # source=none / files: nothing the daemon said
+    assert stale_options({"default_capabilities": None}, {"default_capabilities": LAB}) == []
+
+
+def test_explain_agreeing_and_mismatch():
+    assert explain("default_capabilities", LAB, None, LAB, "/d/default_capabilities.conf") == (
+        "set by /d/default_capabilities.conf")
+    # the issue's case: an overriding drop-in (without NET_RAW) was removed, crio still runs with it
+    message = explain("default_capabilities", LAB[:-1],
+                      {"started": "Wed 2026-12-02 06:00:00 UTC",
+                       "files": ["/d/10-crio.conf", "/d/default_capabilities.conf", "/d/zz-override.conf"]},
+                      LAB, "/d/default_capabilities.conf")
+    assert message == (
+        "the running crio uses default_capabilities = [CHOWN, DAC_OVERRIDE, FSETID, FOWNER, SETGID, SETUID, SETPCAP, "
+        "NET_BIND_SERVICE, KILL], loaded when it started (Wed 2026-12-02 06:00:00 UTC, reading /d/10-crio.conf, "
+        "/d/default_capabilities.conf, /d/zz-override.conf); the files now give [CHOWN, DAC_OVERRIDE, FSETID, FOWNER, "
+        "SETGID, SETUID, SETPCAP, NET_BIND_SERVICE, KILL, NET_RAW] (set by /d/default_capabilities.conf); crio reads "
+        "its files only when it starts: it needs a restart (systemctl restart crio) to use them")
+    unknown = explain("default_capabilities", LAB[:-1], {"started": None, "files": None}, LAB, "/d/x.conf")
+    assert "an unknown time, it did not say which files it read" in unknown
+    assert "needs a restart" in unknown
+
+
+def test_daemon_log_parsed_from_what_crio_logs(tmp_path):
+    """The files list comes from crio's own load lines (the stand-in logs them as crio 1.35 does)."""
+    confd = tmp_path / "crio.conf.d"
+    confd.mkdir()
+    (confd / "10-crio.conf").write_text(STANDIN_DROPIN.read_text())
+    (confd / "default_capabilities.conf").write_text(WRITEUP_DROPIN)
+    env = dict(os.environ)
+    env.pop("CONTAINER_CONFIG", None)
+    missing = tmp_path / "crio.conf"
+    # the default main file, absent: crio logs it, then skips it
+    script = ("import runpy, sys; sys.argv = ['crio', '-d', %r, 'config']; "
+              "from importlib.machinery import SourceFileLoader; "
+              "m = SourceFileLoader('c', %r).load_module(); m.DEFAULT_CONFIG = %r; sys.exit(m.main())"
+              % (str(confd), str(STANDIN_CRIO), str(missing)))
+    result = subprocess.run([sys.executable, "-B", "-c", script], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Skipping not-existing config file" in result.stderr
+    assert files_from_daemon_log(result.stderr) == [str(confd / "10-crio.conf"),
+                                                     str(confd / "default_capabilities.conf")]
+
+
+# ---------------------------------------------------------------- the drop-in, escaped for TOML
+
+_FILTERS_SPEC = importlib.util.spec_from_file_location("crio_filters", ROOT / "roles" / "crio" / "filter_plugins"
+                                                       / "crio.py")
+crio_filters = importlib.util.module_from_spec(_FILTERS_SPEC)
+_FILTERS_SPEC.loader.exec_module(crio_filters)
+TEMPLATE = ROOT / "roles" / "crio" / "templates" / "default_capabilities.conf.j2"
+
+
+def render_dropin(caps):
+    # as Ansible's template module: trim_blocks on
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True, trim_blocks=True)
+    env.filters.update(crio_filters.FilterModule().filters())
+    return env.from_string(TEMPLATE.read_text()).render(crio_default_capabilities=caps)
+
+
+def test_dropin_value_with_quotes_stays_one_string():
+    # issue 14's host_var: pasted, it formed valid TOML with SYS_ADMIN as a third entry
+    odd = 'NET_RAW", "SYS_ADMIN'
+    text = render_dropin(["CHOWN", odd])
+    assert tomllib.loads(text)["crio"]["runtime"]["default_capabilities"] == ["CHOWN", odd]
+    assert "SYS_ADMIN" not in tomllib.loads(text)["crio"]["runtime"]["default_capabilities"]
+
+
+def test_dropin_with_the_odd_value_is_refused_by_crio(tmp_path):
+    confd = tmp_path / "crio.conf.d"
+    confd.mkdir()
+    (confd / "10-crio.conf").write_text(STANDIN_DROPIN.read_text())
+    (confd / "default_capabilities.conf").write_text(render_dropin(["CHOWN", 'NET_RAW", "SYS_ADMIN']))
+    result = subprocess.run([sys.executable, "-B", str(STANDIN_CRIO), "-c", "", "-d", str(confd), "config"],
+                            capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "unknown capability" in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("value", ['a"b', "back\\slash", "tab\there", "new\nline", "del\x7f", "nul\x00",
+                                   "ünïcode", "emoji \U0001F600", "\u2028sep", "'single'"])
+def test_toml_string_round_trips(value):
+    rendered = crio_filters.crio_toml_string(value)
+    assert tomllib.loads("v = %s\n" % rendered)["v"] == value
+    assert "\n" not in rendered and "\x7f" not in rendered
+
+
+def test_toml_string_refuses_what_toml_cannot_hold():
+    with pytest.raises(crio_filters.AnsibleFilterError, match="lone surrogate"):
+        crio_filters.crio_toml_string("\ud800")
+    with pytest.raises(crio_filters.AnsibleFilterError, match="expects a string"):
+        crio_filters.crio_toml_string(["NET_RAW"])
+
+
+def test_dropin_of_the_writeup_list_is_unchanged_in_shape():
+    text = render_dropin(LAB)
+    assert tomllib.loads(text)["crio"]["runtime"]["default_capabilities"] == LAB
+    assert '\n  "NET_RAW",\n]' in text
+
+
+# ---------------------------------------------------------------- the role's decisions (its vars, Ansible templating)
+
+def role_templar(os_file, probe_lines, **extra):
+    import yaml
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    variables = {}
+    for rel in ("defaults/main.yml", "vars/main.yml", "vars/" + os_file):
+        for key, value in yaml.safe_load((ROOT / "roles" / "crio" / rel).read_text()).items():
+            variables[key] = trust_as_template(value) if isinstance(value, str) else value
+    variables.update({"kubelab_kubernetes_version": "1.35", "__crio_probe": {"stdout_lines": probe_lines}})
+    variables.update(extra)
+    templar = Templar(loader=DataLoader(), variables=variables)
+    return lambda expr: templar.template(trust_as_template("{{ (%s) | bool }}" % expr)) is True
+
+
+RUNNING = ["pkg=1.35.0-1", "enabled=enabled", "active=active"]
+
+
+@pytest.mark.parametrize(("files", "stale"), [
+    ({"source": "daemon", "stale": []}, False),  # converged: no restart (changed=0)
+    ({"source": "daemon", "stale": ["default_capabilities"]}, True),  # files right, daemon older: restart
+    ({"source": "daemon", "stale": ["pause_image"]}, False),  # not what this role manages
+    ({"source": "none", "stale": []}, False),  # crio not running: it is started, not restarted
+])
+def test_role_restarts_crio_only_when_the_daemon_is_older_than_its_files(files, stale):
+    truth = role_templar("Debian-12.yml", RUNNING, __crio_files=files)
+    assert truth("__crio_daemon_stale") is stale
+    assert truth("__crio_restart_pending") is stale  # nothing else changed in this run
+
+
+def test_role_restart_pending_after_a_dropin_change():
+    truth = role_templar("Debian-12.yml", RUNNING, __crio_files={"source": "daemon", "stale": []},
+                         __crio_dropin={"changed": True})
+    assert truth("__crio_dropin_changed")
+    assert truth("__crio_restart_pending")
+
+
+def test_role_installs_container_selinux_on_el_only():
+    el = role_templar("RedHat.yml", RUNNING)
+    assert el("crio_selinux_package == 'container-selinux'")
+    assert not el("__crio_selinux_ok")  # the probe found no container-selinux: install it
+    assert role_templar("RedHat.yml", RUNNING + ["selinux_pkg=2.229.0-1"])("__crio_selinux_ok")
+    assert role_templar("RedHat.yml", RUNNING, crio_selinux_package="")("__crio_selinux_ok")
+    debian = role_templar("Debian-12.yml", RUNNING)
+    assert debian("crio_selinux_package == ''")
+    assert debian("__crio_selinux_ok")
