@@ -126,7 +126,13 @@ platforms:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.kubelab_validate import cgroup_plan, load_roles, platform_from_os_release, validate
+from ansible.module_utils.kubelab_validate import (
+    cgroup_plan,
+    load_roles,
+    platform_from_os_release,
+    role_defaults,
+    validate,
+)
 
 
 def main():
@@ -154,6 +160,9 @@ def main():
             module.fail_json(msg="kubelab_validate: roles_dir %s holds none of kubelab's roles" % params["roles_dir"])
     problems = validate(params["groups"], params["hostvars"], settings, params["platforms"], roles=roles)
 
+    # the cgroup plan reads the settings in effect: the role defaults, then the controller's
+    effective = dict(role_defaults(roles))
+    effective.update(settings)
     cgroup = {}
     for host, version in sorted(params["cgroup_versions"].items()):
         try:
@@ -163,9 +172,9 @@ def main():
         if version not in (1, 2):
             problems.append("host %s: cgroup version %r is neither 1 nor 2" % (host, params["cgroup_versions"][host]))
             continue
-        plan = cgroup_plan(version, settings.get("kubelab_kubernetes_version", ""),
-                           settings.get("preflight_cgroup_v1_policy", "tolerate"),
-                           settings.get("preflight_allow_reboot") is True)
+        plan = cgroup_plan(version, effective.get("kubelab_kubernetes_version", ""),
+                           effective.get("preflight_cgroup_v1_policy", "tolerate"),
+                           effective.get("preflight_allow_reboot") is True)
         if plan["warning"]:
             module.warn("host %s: %s" % (host, plan["warning"]))
         cgroup[host] = {"version": version, "action": plan["action"], "fail_cgroupv1": plan["fail_cgroupv1"]}

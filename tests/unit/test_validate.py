@@ -679,6 +679,19 @@ def test_module_plans_cgroups_and_warns(capsys, monkeypatch):
     assert warned[0].startswith("host cp1: cgroup v1: Kubernetes 1.35 kubelet refuses cgroup v1")
 
 
+def test_module_plans_cgroups_with_the_role_default_version(capsys, monkeypatch):
+    # kubelab_kubernetes_version not in the inventory: the role default (1.35) decides
+    warned = []
+    monkeypatch.setattr(validate_module.AnsibleModule, "warn", lambda self, warning, *a, **k: warned.append(warning))
+    data = good()
+    del data["settings"]["kubelab_kubernetes_version"]
+    data["cgroup_versions"] = {"cp1": 1}
+    data["roles_dir"] = str(ROOT / "roles")
+    code, out = _run_module(capsys, data)
+    assert code == 0, out
+    assert warned == ["host cp1: " + cgroup_plan(1, "1.35")["warning"]]
+
+
 def test_module_rejects_bad_cgroup_version(capsys):
     data = good()
     data["cgroup_versions"] = {"cp1": 3}
