@@ -4,6 +4,10 @@ the local connection, and the OS's interpreter candidate is made absent with
 preflight_python_by_os (the Python package that would provide it is never
 installed: check mode changes nothing).
 
+Check mode changes nothing, and the repositories and the CNI manifest point
+at paths that do not exist, so even a regression that let a stage run here
+would neither change this machine nor reach a network.
+
 Proves: preflight reports what it would install and that the node's other
 checks are skipped, ends that node cleanly, the later stages (nodes, control
 plane, workers) leave it out, and the run exits 0; a node whose interpreter
@@ -54,6 +58,10 @@ all:
   vars:
     ansible_connection: local
     ansible_python_interpreter: {sys.executable}
+    # never any network: if a stage ever ran here, its repositories are local paths that do not exist
+    crio_repo_base_url: file:///nonexistent/kubelab-test/cri-o
+    kube_packages_repo_base_url: file:///nonexistent/kubelab-test/core
+    control_plane_cni_manifest: /nonexistent/kubelab-test/cni.yml
     # this Debian's Python candidate is made absent (and its package is a name no repository has)
     preflight_python_by_os:
       Debian:
