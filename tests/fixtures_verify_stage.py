@@ -152,12 +152,17 @@ def build_lab(api, nginx: LoopbackNginx, rng: random.Random | None = None, nginx
     return ports
 
 
-def write_inventory(path: Path, python: str = sys.executable) -> Path:
+def write_inventory(path: Path, python: str = sys.executable, unreachable: bool = False) -> Path:
+    """cp1, w1, w2 on local connections; with ``unreachable`` also w3, ssh to
+    127.0.0.1 port 1 (loopback, refused at once)."""
     local = {"ansible_connection": "local", "ansible_python_interpreter": python}
+    workers = {"w1": dict(local, kubelab_node_ip="127.0.0.1"), "w2": dict(local, kubelab_node_ip="127.0.0.2")}
+    if unreachable:
+        workers["w3"] = {"ansible_connection": "ssh", "ansible_host": "127.0.0.1", "ansible_port": 1,
+                         "ansible_user": "nobody", "kubelab_node_ip": "127.0.0.3"}
     inventory = {"all": {"children": {
         "control_plane": {"hosts": {"cp1": dict(local, kubelab_node_ip="127.0.0.1")}},
-        "workers": {"hosts": {"w1": dict(local, kubelab_node_ip="127.0.0.1"),
-                              "w2": dict(local, kubelab_node_ip="127.0.0.2")}}}}}
+        "workers": {"hosts": workers}}}}
     path.write_text(json.dumps(inventory, indent=1))
     return path
 

@@ -24,13 +24,13 @@ from fixtures_verify_stage import (
 pytestmark = pytest.mark.slow
 
 
-def stage(tmp_path, nginx_ready=2, **extra):
+def stage(tmp_path, nginx_ready=2, unreachable=False, **extra):
     api = KubeApi(tmp_path).start()
     nginx = LoopbackNginx()
     try:
         build_lab(api.client(), nginx, rng=random.Random(7), nginx_ready=nginx_ready)
         env, imports = kubernetes_import_counter(tmp_path)
-        result = run_stage(ROOT, write_inventory(tmp_path / "hosts.json"),
+        result = run_stage(ROOT, write_inventory(tmp_path / "hosts.json", unreachable=unreachable),
                            stage_vars(api.kubeconfig, tmp_path / "artifacts", **extra), tmp_path, extra_env=env)
     finally:
         nginx.close()
@@ -76,3 +76,15 @@ def test_workloads_never_ready_give_one_readiness_failure_and_no_request(tmp_pat
         assert by_id[group]["verdict"] == "skip" and by_id[group]["reason"] == "the workloads were not ready"
     assert not any(x["stage"] in ("external", "spread", "pod") and x["verdict"] != "skip" for x in by_id.values())
     assert r["hits"] == 0
+
+
+def test_an_unreachable_node_is_said_not_checked_and_fails_the_run(tmp_path):
+    r = stage(tmp_path, unreachable=True)
+    for check in ("crio-capabilities", "crio-active", "kubelet-active"):
+        x = r["by_id"]["node:w3:%s" % check]
+        assert x["verdict"] == "fail" and x["reason"] == "unreachable", x
+        assert x["observed"].startswith("not checked: w3 was unreachable (")
+    assert r["doc"]["summary"]["ok"] is False
+    page = (r["report_dir"] / "verify.html").read_text()
+    assert page.count("Not checked: <b>node w3</b> &mdash; w3 was unreachable (") == 2  # top, node section
+    assert "node:w3:" not in page.split('id="node-table"')[1].split("</table>")[0]
