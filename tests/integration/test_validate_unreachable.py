@@ -194,13 +194,16 @@ def test_valid_input_reaches_the_probe_and_the_recorder_sees_it(lab):
     assert all("127.0.0.1" in attempt for attempt in lab.attempts)
 
 
-@pytest.mark.parametrize("name,text", [
-    ("tab", "all:\n  children:\n    control_plane:\n      hosts:\n\tcp1:\n"),
-    ("empty-host-name", "all:\n  children:\n    control_plane:\n      hosts:\n        cp1:\n"
-                        "    workers:\n      hosts:\n        \"\":\n        w1:\n"),
-])
-def test_plain_ansible_playbook_fails_on_an_unparsable_inventory(lab, name, text):
-    # ansible.cfg: [inventory] unparsed_is_failed / any_unparsed_is_failed
+@pytest.mark.parametrize("text,reason", [
+    ("all:\n  children:\n    control_plane:\n      hosts:\n\tcp1:\n",
+     "YAML parsing failed: Tabs are usually invalid in YAML."),
+    ("all:\n  children:\n    control_plane:\n      hosts:\n        cp1:\n"
+     "    workers:\n      hosts:\n        \"\":\n        w1:\n",
+     "Invalid empty host name provided"),
+], ids=["tab", "empty-host-name"])
+def test_plain_ansible_playbook_fails_on_an_unparsable_inventory(lab, text, reason):
+    # ansible.cfg: [inventory] unparsed_is_failed / any_unparsed_is_failed, and
+    # the yaml plugin's reason comes first (enable_plugins)
     (lab.inventory / "hosts.yml").write_text(text)
     for inventory in (lab.inventory / "hosts.yml", lab.inventory):
         proc = lab.playbook(inventory=inventory)
@@ -208,4 +211,6 @@ def test_plain_ansible_playbook_fails_on_an_unparsable_inventory(lab, name, text
         assert proc.returncode != 0, output
         assert "Completely failed to parse inventory source" in output
         assert "no hosts matched" not in output
+        first = next(line for line in output.splitlines() if line.startswith("[WARNING]"))
+        assert first.startswith("[WARNING]: Failed to parse inventory with 'yaml' plugin: " + reason), first
     assert lab.attempts == []
