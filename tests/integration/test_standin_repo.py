@@ -33,15 +33,29 @@ HOST_TOOLS = ["dpkg-deb", "apt-ftparchive", "rpmbuild", "rpmsign", "createrepo_c
 
 
 def _packages():
+    """name -> (repo, version, release) of the packages built as .deb and .rpm in REPO/v1.NN/."""
     result = {}
     for env in sorted(STANDINS.glob("pkgs/*/package.env")):
         values = dict(re.findall(r'^([A-Z_]+)="?([^"\n]*)"?$', env.read_text(), re.M))
+        if values.get("RPM_REPO_DIR"):
+            continue
         repo = values.get("REPO") or ("cri-o" if values["NAME"] == "cri-o" else "core")
         result[values["NAME"]] = (repo, values["VERSION"], values["RELEASE"])
     return result
 
 
+def _rpm_only():
+    """name -> (directory under OUTDIR, version, release) of the packages built as an .rpm only (RPM_REPO_DIR)."""
+    result = {}
+    for env in sorted(STANDINS.glob("pkgs/*/package.env")):
+        values = dict(re.findall(r'^([A-Z_]+)="?([^"\n]*)"?$', env.read_text(), re.M))
+        if values.get("RPM_REPO_DIR"):
+            result[values["NAME"]] = (values["RPM_REPO_DIR"], values["VERSION"], values["RELEASE"])
+    return result
+
+
 PACKAGES = _packages()
+RPM_ONLY = _rpm_only()
 
 
 def _need_tools():
@@ -257,7 +271,27 @@ def test_createrepo_metadata_lists_the_packages(repo):
         listed = {(p.find("common:name", ns).text, p.find("common:version", ns).get("ver"))
                   for p in root.findall("common:package", ns)}
         expected = {(n, v) for n, (r, v, _rel) in PACKAGES.items() if r == repo_name}
+        expected |= {(n, v) for n, (d, v, _rel) in RPM_ONLY.items() if d == "%s/%s/rpm" % (repo_name, minor)}
         assert listed == expected
+
+
+def test_container_selinux_is_an_rpm_in_the_cri_o_repository(repo, keyring, tmp_path):
+    """EL nodes install container-selinux from the repository the lab configures for cri-o (rpm only)."""
+    assert RPM_ONLY["container-selinux"][0] == "cri-o/v1.35/rpm"
+    (rpm_path,) = (repo / "cri-o" / "v1.35" / "rpm").glob("container-selinux-*.rpm")
+    assert rpm_query(rpm_path, "%{NAME} %{ARCH}") == "container-selinux noarch"
+    assert "/usr/share/containers/selinux/contexts" in rpm_query(rpm_path, "[%{FILENAMES}\n]").split()
+    assert not list(repo.rglob("container-selinux*.deb"))  # Debian has no such package
+    assert "container-selinux" not in (repo / "cri-o" / "v1.35" / "deb" / "Packages").read_text()
+    # cri-o does not pull it in (cri-o/packaging's spec has no such Requires): the role must install it
+    (crio_rpm,) = (repo / "cri-o" / "v1.35" / "rpm").glob("cri-o-*.rpm")
+    assert "container-selinux" not in rpm_query(crio_rpm, "[%{REQUIRENAME}\n]")
+    dbpath = tmp_path / "rpmdb"
+    dbpath.mkdir()
+    subprocess.run(["rpm", "--dbpath", str(dbpath), "--import",
+                    str(repo / "cri-o" / "v1.35" / "rpm" / "repodata" / "repomd.xml.key")], check=True)
+    check = subprocess.run(["rpm", "--dbpath", str(dbpath), "-K", str(rpm_path)], capture_output=True, text=True)
+    assert "signatures OK" in check.stdout, check.stdout + check.stderr
 
 
 # ------------------------------------------------------------ reuse and errors
@@ -422,6 +456,9 @@ def test_dnf_installs_from_the_repositories_in_an_el8_node(repo):
         install = node.sh("dnf -y install 'cri-o-1.35.*' 'kubectl-1.35.*'", check=True)
         assert "Complete!" in install.stdout
         assert node.sh("rpm -q cri-o", check=True).stdout.strip() == "cri-o-1.35.0-1.noarch"
+        # what the crio role installs on EL before cri-o (from the same repository in the lab)
+        node.sh("dnf -y install container-selinux", check=True)
+        assert node.sh("rpm -q --qf '%{NAME}' container-selinux", check=True).stdout.strip() == "container-selinux"
         _exercise_crio(node)
     finally:
         node.remove()

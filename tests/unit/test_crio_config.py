@@ -581,3 +581,14 @@ def test_role_installs_container_selinux_on_el_only():
     debian = role_templar("Debian-12.yml", RUNNING)
     assert debian("crio_selinux_package == ''")
     assert debian("__crio_selinux_ok")
+
+
+def test_repository_wording_follows_cri_o_packaging_readme():
+    # cri-o/packaging README: "We switched from https://pkgs.k8s.io/addons:/cri-o to a new subproject
+    # https://download.opensuse.org/repositories/isv:/cri-o"
+    defaults = (ROOT / "roles" / "crio" / "defaults" / "main.yml").read_text()
+    internals = (ROOT / "docs" / "internals.md").read_text()
+    assert "crio_repo_base_url: https://download.opensuse.org/repositories/isv:/cri-o:/stable:/v" in defaults
+    for text in (defaults, internals):
+        assert "newer mirror" not in text
+        assert "older\n" in text or "older " in text

@@ -7,6 +7,7 @@
 # the real repositories (docs/internals.md, "Package repositories"):
 #   OUTDIR/core/v1.NN/{deb,rpm}/   kubelet, kubeadm, kubectl
 #   OUTDIR/cri-o/v1.NN/{deb,rpm}/  cri-o
+#   OUTDIR/cri-o/v1.35/rpm/        also container-selinux (rpm only, for EL nodes)
 #   OUTDIR/appstream/el8/          kubelab-test-python (rpm only: the el8 node's "AppStream")
 # deb/: flat apt repository (Packages(.gz), Release, InRelease, Release.gpg,
 # Release.key); rpm/: createrepo_c repository with signed packages,
@@ -324,7 +325,8 @@ for dir in "$here"/pkgs/*/; do
   if [ -n "$RPM_REPO_DIR" ]; then
     say "$NAME $VERSION: building .rpm ($rpm_arch) for $RPM_REPO_DIR"
     build_rpm "$dir" "$stage" "$work" "$rpm_arch" "$new/$RPM_REPO_DIR"
-    rpm_only_dirs+=("$new/$RPM_REPO_DIR")
+    # a */*/rpm directory (container-selinux: cri-o/v1.35/rpm) is signed with the other repositories below
+    case "$RPM_REPO_DIR" in */*/rpm) ;; *) rpm_only_dirs+=("$new/$RPM_REPO_DIR") ;; esac
   else
     say "$NAME $VERSION: building .deb ($deb_arch) and .rpm ($rpm_arch) for $REPO/$MINOR"
     build_deb "$dir" "$stage" "$work" "$deb_arch" "$new/$REPO/$MINOR/deb"
