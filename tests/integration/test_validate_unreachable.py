@@ -173,15 +173,30 @@ def test_a_limited_run_is_refused_with_no_connection_attempt(lab):
     assert lab.attempts == []
 
 
-def test_limit_localhost_is_refused_too(lab):
-    # localhost in the inventory: the controller's play runs and refuses
+def add_localhost_over_ssh(lab: Lab) -> None:
+    # localhost in the inventory, reached like the other hosts (group_vars: ssh)
     with (lab.inventory / "hosts.yml").open("a") as handle:
-        handle.write("    controller:\n      hosts:\n        localhost: {ansible_connection: local}\n")
+        handle.write("    controller:\n      hosts:\n        localhost: {}\n")
+
+
+def test_limit_localhost_is_refused_too(lab):
+    add_localhost_over_ssh(lab)
     proc = lab.playbook("--limit", "localhost")
     output = proc.stdout + proc.stderr
     assert proc.returncode != 0, output
     assert "site.yml does not take --limit (given: localhost)" in output
     assert lab.attempts == []
+
+
+def test_the_validation_never_connects_even_to_an_inventory_localhost(lab):
+    add_localhost_over_ssh(lab)
+    proc = lab.playbook()
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0, output
+    assert lab.attempts == [], output
+    assert "UNREACHABLE" not in output
+    assert ("- host localhost: in neither group 'control_plane' nor 'workers'; site.yml prepares every inventory "
+            "host as a node (hosts: all): put it in one of them or remove it") in output
 
 
 def test_valid_input_reaches_the_probe_and_the_recorder_sees_it(lab):
