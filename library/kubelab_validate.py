@@ -38,9 +38,9 @@ options:
     required: true
   hostvars:
     description:
-      - Every inventory host's own variables, host name to dict (the role-prefixed variables of C(hostvars[host]):
-        host_vars and group_vars as that host sees them). A host's view is the role defaults, then O(settings),
-        then these. Null values (not renderable before facts exist) are not checked.
+      - Every inventory host's own variables, host name to dict (the role-prefixed variables of C(hostvars[host]),
+        that is host_vars and group_vars as that host sees them). A host's view is the role defaults, then
+        O(settings), then these. Null values (not renderable before facts exist) are not checked.
     type: dict
     default: {}
   settings:

@@ -721,3 +721,10 @@ def test_messages_are_one_line():
         mutate(data)
         for problem in run(data):
             assert "\n" not in problem and re.match(r"^(inventory:|host |variables? )", problem), problem
+
+
+def test_module_documentation_parses_and_names_every_option():
+    doc = yaml.safe_load(validate_module.DOCUMENTATION)
+    assert set(doc["options"]) == {"groups", "hostvars", "settings", "roles_dir", "platforms", "cgroup_versions"}
+    assert yaml.safe_load(validate_module.EXAMPLES)[0]["kubelab_validate"]["roles_dir"]
+    assert set(yaml.safe_load(validate_module.RETURN)) == {"problems", "cgroup", "platforms"}
