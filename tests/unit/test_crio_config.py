@@ -592,3 +592,70 @@ def test_repository_wording_follows_cri_o_packaging_readme():
     for text in (defaults, internals):
         assert "newer mirror" not in text
         assert "older\n" in text or "older " in text
+
+
+# ---------------------------------------------------------------- restart.yml and apply.yml, evaluated
+
+def _tasks(name):
+    import yaml
+    return yaml.safe_load((ROOT / "roles" / "crio" / "tasks" / name).read_text())
+
+
+def _render(text, **variables):
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    return Templar(loader=DataLoader(), variables=variables).template(trust_as_template(text))
+
+
+def test_restart_reports_crio_s_own_error_without_a_crio_conf(tmp_path):
+    """The handler's "Read crio's error" script, run with the stand-in crio on a CRI-O 1.35 layout."""
+    (task,) = [t for t in _tasks("restart.yml")[1]["block"] if t["name"] == "Read crio's error"]
+    confd = tmp_path / "crio.conf.d"
+    confd.mkdir()
+    (confd / "10-crio.conf").write_text(STANDIN_DROPIN.read_text())
+    (confd / "default_capabilities.conf").write_text(render_dropin(["CHOWN", 'NET_RAW", "SYS_ADMIN']))
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (bindir / "crio").write_text("#!/bin/sh\nexec %s -B %s \"$@\"\n" % (sys.executable, STANDIN_CRIO))
+    (bindir / "crio").chmod(0o755)
+    (bindir / "journalctl").write_text("#!/bin/sh\nexit 1\n")  # no journal here: crio config's stderr is the error
+    (bindir / "journalctl").chmod(0o755)
+    script = _render(task["ansible.builtin.shell"]["cmd"], crio_config_file=str(tmp_path / "crio.conf"),
+                     crio_config_dir=str(confd))
+    env = dict(os.environ, PATH="%s:%s" % (bindir, os.environ["PATH"]))
+    result = subprocess.run(["/bin/bash", "-c", script], capture_output=True, text=True, env=env)
+    assert 'unknown capability' in result.stdout, result.stdout + result.stderr
+    assert "no such file or directory" not in result.stdout  # not the missing crio.conf
+    assert "level=info" not in result.stdout
+
+
+def _rollback_block():
+    (block,) = [t for t in _tasks("apply.yml") if t["name"].startswith("Restore the previous drop-in")]
+    return block
+
+
+@pytest.mark.parametrize(("changed", "reported", "rollback"), [
+    (True, LAB + ["SYS_ADMIN"], True),  # new drop-in, crio started, but with a capability nobody asked for
+    (True, LAB[:-1], True),  # new drop-in, NET_RAW missing
+    (True, list(reversed(LAB)), False),  # the same set
+    (False, LAB + ["SYS_ADMIN"], False),  # no new drop-in: nothing to restore (the final check fails)
+])
+def test_failed_effective_check_restores_the_previous_dropin(changed, reported, rollback):
+    block = _rollback_block()
+    variables = {"crio_default_capabilities": LAB, "__crio_dropin": {"changed": changed},
+                 "__crio_effective_now": {"default_capabilities": reported, "changed": False},
+                 "__crio_dropin_changed": changed}
+    variables.update({k: _render(v, **variables) for k, v in block["vars"].items()})
+    assert all(_render("{{ (%s) | bool }}" % cond, **variables) is True for cond in block["when"]) is rollback
+    steps = [t.get("ansible.builtin.include_tasks") or next(iter(k for k in t if k.startswith("ansible.")))
+             for t in block["block"]]
+    assert steps == ["restore.yml", "ansible.builtin.fail"]  # restore (and restart crio), then fail
+
+
+def test_restore_puts_the_previous_dropin_back_then_restarts_crio():
+    names = [(t["name"], next(k for k in t if k.startswith("ansible."))) for t in _tasks("restore.yml")]
+    assert names[-1] == ("Start crio with the previous configuration", "ansible.builtin.systemd_service")
+    assert _tasks("restore.yml")[-1]["ansible.builtin.systemd_service"]["state"] == "restarted"
+    assert [n for n, _m in names[:-1]] == ["Check for the previous drop-in", "Restore the previous drop-in",
+                                          "Remove the new drop-in (there was none before)"]
