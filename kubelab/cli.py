@@ -544,6 +544,10 @@ def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     ctx.print()
     ctx.print(demo_mod.BANNER)
     ctx.print(f"Inventory of the demo lab: {paths.inventory}")
+    found = report.find_report(paths.artifacts)
+    page = report.html_beside(found) if found is not None else None
+    if page is not None:
+        ctx.print(f"HTML report: {page}")
     _teardown_hint(ctx)
     return code
 

@@ -281,3 +281,29 @@ def test_kubelab_verify_html_and_up_print_the_page_and_exit_by_the_checks(tmp_pa
     assert cli.main(["up", "-i", str(inventory), "--artifacts-dir", str(tmp_path / "art")], out=out, err=err,
                     runner_factory=lambda root: ReportRunner(results), environ={"HOME": str(tmp_path)}) == code
     assert f"HTML report: {tmp_path / 'art' / 'report' / 'verify.html'}" in out.getvalue()
+
+
+def test_kubelab_demo_prints_the_html_report_path(tmp_path):
+    from test_cli import PASSING
+    from test_cli_demo import LabRunner, run_demo
+
+    class DemoRunner(LabRunner):
+        def run(self, request, progress):
+            result = super().run(request, progress)
+            if request.playbook.name == "site.yml":
+                rep.write_report(str(request.artifacts_dir / "report"), sample()[:1], {})
+            return result
+
+    root = tmp_path / "project"
+    for rel in ("site.yml", "ansible.cfg", "molecule/resources/image/build.sh",
+                "molecule/resources/standins/build.sh", "molecule/resources/playbooks/lab_create.yml",
+                "molecule/resources/playbooks/lab_destroy.yml", "molecule/resources/containers.conf"):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text("")
+    home = tmp_path / "home"
+    code, out, err, _runner, _commands = run_demo([], root, home, runner=DemoRunner([("converged", None),
+                                                                                   ("converged", PASSING)]))
+    assert code == 0, err
+    page = home / "artifacts" / "report" / "verify.html"
+    assert out.count(f"HTML report: {page}") == 2  # with the table, and again at the end
+    assert out.rstrip().splitlines()[-2] == f"HTML report: {page}"
