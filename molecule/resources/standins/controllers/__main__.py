@@ -1,0 +1,48 @@
+# TEST DOUBLE - used only by kubelab's molecule/resources and tests, never by the roles.
+"""python3 -m controllers --kubeconfig FILE [--once] [--interval SECONDS]"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from .kclient import ApiError, Client
+from .manager import Controllers
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="controllers", description=__doc__)
+    parser.add_argument("--kubeconfig", required=True)
+    parser.add_argument("--once", action="store_true",
+                        help="reconcile until a pass changes nothing (at most --max-passes), then exit")
+    parser.add_argument("--max-passes", type=int, default=20)
+    parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes in loop mode")
+    args = parser.parse_args(argv)
+    client = Client(args.kubeconfig)
+    controllers = Controllers(client, log=lambda line: print(line, flush=True))
+    if args.once:
+        try:
+            controllers.settle(args.max_passes)
+        except (ApiError, OSError) as exc:
+            print(f"controllers: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            client.close()
+        return 0
+    stop = []
+    signal.signal(signal.SIGTERM, lambda *_: stop.append(True))
+    print("controllers: running", flush=True)
+    while not stop:
+        try:
+            controllers.reconcile_once()
+        except (ApiError, OSError) as exc:  # the API server restarting: keep going, as controllers do
+            print(f"controllers: {exc}", file=sys.stderr, flush=True)
+        time.sleep(args.interval)
+    client.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
