@@ -42,6 +42,7 @@ h3{font-size:1em;margin:1em 0 .3em}
 .meta,.note{color:#444}
 table{border-collapse:collapse;margin:.3em 0 1em}
 th,td{border:1px solid #bbb;padding:.3em .5em;text-align:left;vertical-align:top}
+td.observed,td.expected,td.command{overflow-wrap:anywhere;min-width:12em}
 th{background:#eee}
 td.cell{min-width:7em;text-align:center;font-weight:bold}
 td.pass{background:#b7e4c0;color:#0b3d17}
@@ -123,6 +124,11 @@ def _not_checked(results):
 def _not_checked_html(items):
     return "".join('<p class="notchecked">Not checked: <b>%s</b> &mdash; %s</p>\n' % (_e(what), _e(why))
                    for what, why in items)
+
+
+def _see_above(items):
+    """In a section: point to the one line that says what and why."""
+    return '<p class="note">Not checked: %s (see above).</p>\n' % _e("; ".join(str(w) for w, _y in items)) if items else ""
 
 
 def _grid(results, kind):
@@ -305,29 +311,29 @@ def render_html(document):
     http = stage("external")
     out.append('<h2 id="external">HTTP from outside: externalIP x port</h2>')
     grid = _grid(http, "externalIP")
-    out.append(grid or _not_checked_html([(t.get("target") or t.get("id"), t.get("reason"))
-                                          for t in skips("external")]) or '<p class="note">No externalIP target.</p>')
+    out.append(grid or _see_above([(t.get("target") or t.get("id"), t.get("reason"))
+                                   for t in skips("external")]) or '<p class="note">No externalIP target.</p>')
     out.append('<h2 id="nodeports">HTTP from outside: node x nodePort</h2>')
     grid = _grid(http, "nodePort")
-    out.append(grid or _not_checked_html([(t.get("target") or t.get("id"), t.get("reason"))
-                                          for t in skips("external")]) or '<p class="note">No nodePort target.</p>')
+    out.append(grid or _see_above([(t.get("target") or t.get("id"), t.get("reason"))
+                                   for t in skips("external")]) or '<p class="note">No nodePort target.</p>')
     other_http = [r for r in http if http_cell(r) is None]
 
     out.append('<h2 id="spread">Requests per pod, per Service</h2>')
     spread = [r for r in results if r.get("stage") == "spread"]
+    groups = [(r.get("target"), r.get("reason")) for r in spread if r.get("id") == "spread:*"]
     out.append("".join(_bars(r) for r in spread if r.get("id") != "spread:*")
-               or '<p class="note">No Service was checked.</p>')
-    out.append(_not_checked_html([(r.get("target"), r.get("reason")) for r in spread if r.get("id") == "spread:*"]))
+               or _see_above(groups) or '<p class="note">No Service was checked.</p>')
 
     out.append('<h2 id="pod">From inside the probe pod</h2>')
     pod = stage("pod")
     out.append(_check_table(pod, POD_COLUMNS, "pod-table") if pod else "")
-    out.append(_not_checked_html([(r.get("target") or r.get("id"), r.get("reason")) for r in skips("pod")]))
+    out.append(_see_above([(r.get("target") or r.get("id"), r.get("reason")) for r in skips("pod")]))
 
     out.append('<h2 id="node">Nodes</h2>')
     nodes = [r for r in stage("node") if r.get("reason") not in NOT_CHECKED_REASONS]
     out.append(_check_table(nodes, NODE_COLUMNS, "node-table") if nodes else "")
-    out.append(_not_checked_html([(w, y) for w, y in not_checked if str(w).startswith("node ")]))
+    out.append(_see_above([(w, y) for w, y in not_checked if str(w).startswith("node ")]))
 
     known = ("readiness", "external", "spread", "pod", "node")
     other = other_http + [r for r in results if r.get("stage") not in known and _verdict(r) != "skip"]

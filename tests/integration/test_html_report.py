@@ -263,7 +263,8 @@ def test_the_browser_renders_grid_bars_and_reasons(tmp_path):
     assert "ping: permission denied (are you root?)" in dom
     assert "refused" in dom  # tcp to nginx-svc-np:8081
     # what could not be checked, one line each
-    assert dom.count("Not checked: <b>node kubelab-w2</b>") == 2  # at the top and in the node section
+    assert dom.count("Not checked: <b>node kubelab-w2</b>") == 1  # one line; the node section points to it
+    assert "Not checked: node kubelab-w2 (see above)." in dom
     assert "Not checked: <b>GET from each node</b> — verify_http_from_nodes is false" in dom
 
 

@@ -173,7 +173,8 @@ def test_html_says_in_one_line_what_could_not_be_checked_and_why():
                          {"id": "pod:*", "stage": "pod", "target": "ping / TCP / DNS from the probe pod"})]
     text = html_of(c.node_checks(node_entries()) + not_run)
     top = text.split('<h2 id="external">')[0]
-    assert top.count('class="notchecked"') == 5
+    assert top.count('class="notchecked"') == 5 == text.count('class="notchecked"')  # one line each, once
+    assert "Not checked: load spreading per Service (see above)." in text
     assert ("Not checked: <b>every externalIP x port and node x nodePort</b> &mdash; verify_data_plane is false: "
             "this lab runs no pods") in top
     assert ("Not checked: <b>node w2</b> &mdash; w2 was unreachable (ssh: connect to host w2 port 22: Connection "
