@@ -26,12 +26,13 @@ _DONE_EVENTS = {"runner_on_ok", "runner_on_skipped"}
 _FAILED_EVENTS = {"runner_on_failed", "runner_on_unreachable", "runner_on_async_failed"}
 _TASK_START = {"playbook_on_task_start": False, "playbook_on_handler_task_start": True}
 
-# Tasks that only include other tasks or steer the play: never listed (the
-# tasks they include are).
+# Tasks that include other tasks, load variables or steer the play: never
+# listed (the tasks they include are).
 _STRUCTURAL = {"include_tasks", "include_role", "meta", "include_vars"}
 
-# A host busy with a task this long is running it (a skip takes ~0.1 s).
-RUNNING_AFTER = 1.0
+# A host busy with a task this long is running it: a skip takes ~0.1 s (up to
+# a second or so for many hosts on a loaded controller).
+RUNNING_AFTER = 3.0
 
 # Result of one task on one host.
 OK, CHANGED, SKIPPED, FAILED, IGNORED, UNREACHABLE = "ok", "changed", "skipped", "failed", "ignored", "unreachable"
