@@ -305,3 +305,189 @@ def test_protobuf_namespace_body_is_decoded():
     deployment = proto.MAGIC + field(1, field(1, b"apps/v1") + field(2, b"Deployment")) + field(2, field(1, meta))
     with pytest.raises(proto.ProtoError):
         proto.decode(deployment)
+
+
+# --------------------------------------------------------------- validation (README "Validation")
+MERGE = {"Content-Type": "application/merge-patch+json"}
+APPLY = {"Content-Type": "application/apply-patch+yaml"}
+
+
+async def _invalid(resp, kind, name, group=""):
+    """A 422 Status shaped as errors.NewInvalid's; returns (message, causes)."""
+    body = await _json(resp, 422)
+    assert (body["kind"], body["apiVersion"], body["status"], body["reason"], body["code"]) == \
+        ("Status", "v1", "Failure", "Invalid", 422)
+    details = body["details"]
+    assert (details["kind"], details["name"], details["group"]) == (kind, name, group)
+    return body["message"], details["causes"]
+
+
+def _svc(name, **spec):
+    return {"metadata": {"name": name}, "spec": {"ports": [{"name": "http", "port": 80}], **spec}}
+
+
+def test_deployment_selector_is_immutable_on_every_write_path():
+    async def scenario(c, _):
+        await _json(await c.post("/api/v1/namespaces", json={"metadata": {"name": "test"}}), 201)
+        await _json(await c.post("/apis/apps/v1/namespaces/test/deployments", json=DEPLOY), 201)
+        url = "/apis/apps/v1/namespaces/test/deployments/nginx"
+        new_labels = {"spec": {"selector": {"matchLabels": {"app": "web"}},
+                               "template": {"metadata": {"labels": {"app": "web"}}}}}
+        expected = ('Deployment.apps "nginx" is invalid: spec.selector: Invalid value: '
+                    '{"matchLabels":{"app":"web"}}: field is immutable')
+        for resp in (
+            await c.patch(url, data=json.dumps(new_labels), headers=MERGE),
+            await c.patch(url, data=json.dumps(new_labels), headers={"Content-Type": "application/strategic-merge-patch+json"}),
+            await c.patch(url + "?fieldManager=t", data=json.dumps(dict(DEPLOY, **new_labels)), headers=APPLY),
+            await c.put(url, json={**DEPLOY, "spec": {**DEPLOY["spec"], **new_labels["spec"]}}),
+            await c.patch(url + "?dryRun=All", data=json.dumps(new_labels), headers=MERGE),
+        ):
+            message, causes = await _invalid(resp, "Deployment", "nginx", "apps")
+            assert message == expected
+            assert causes == [{"reason": "FieldValueInvalid", "field": "spec.selector",
+                               "message": 'Invalid value: {"matchLabels":{"app":"web"}}: field is immutable'}]
+        stored = await _json(await c.get(url), 200)
+        assert stored["spec"]["selector"] == {"matchLabels": {"app": "nginx"}}
+        # an empty matchExpressions list is the same selector (semantic equality)
+        same = {"spec": {"selector": {"matchLabels": {"app": "nginx"}, "matchExpressions": []}}}
+        await _json(await c.patch(url, data=json.dumps(same), headers=MERGE), 200)
+
+    run(scenario)
+
+
+def test_deployment_selector_must_match_the_template():
+    async def scenario(c, _):
+        await _json(await c.post("/api/v1/namespaces", json={"metadata": {"name": "test"}}), 201)
+        template = {"metadata": {"labels": {"tier": "web", "app": "nginx"}}, "spec": DEPLOY["spec"]["template"]["spec"]}
+        bad = {**DEPLOY, "spec": {**DEPLOY["spec"], "selector": {"matchLabels": {"app": "other"}}, "template": template}}
+        message, _causes = await _invalid(await c.post("/apis/apps/v1/namespaces/test/deployments", json=bad),
+                                          "Deployment", "nginx", "apps")
+        # a Go map: keys sorted
+        assert message == ('Deployment.apps "nginx" is invalid: spec.template.metadata.labels: Invalid value: '
+                           '{"app":"nginx","tier":"web"}: `selector` does not match template `labels`')
+        none = {**DEPLOY, "spec": {k: v for k, v in DEPLOY["spec"].items() if k != "selector"}}
+        message, causes = await _invalid(await c.post("/apis/apps/v1/namespaces/test/deployments", json=none),
+                                         "Deployment", "nginx", "apps")
+        assert message == 'Deployment.apps "nginx" is invalid: spec.selector: Required value'
+        assert causes == [{"reason": "FieldValueRequired", "field": "spec.selector", "message": "Required value"}]
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("node_port, detail", [
+    (30000 - 1, "provided port is not in the valid range. The range of valid ports is 30000-32767"),
+    (32768, "provided port is not in the valid range. The range of valid ports is 30000-32767"),
+])
+def test_a_node_port_outside_the_range_is_refused(node_port, detail):
+    async def scenario(c, _):
+        svc = _svc("np", type="NodePort")
+        svc["spec"]["ports"][0]["nodePort"] = node_port
+        message, causes = await _invalid(await c.post("/api/v1/namespaces/default/services", json=svc), "Service", "np")
+        assert message == f'Service "np" is invalid: spec.ports[0].nodePort: Invalid value: {node_port}: {detail}'
+        assert causes == [{"reason": "FieldValueInvalid", "field": "spec.ports[0].nodePort",
+                           "message": f"Invalid value: {node_port}: {detail}"}]
+
+    run(scenario)
+
+
+def test_a_node_port_of_another_service_is_refused_but_a_service_keeps_its_own():
+    async def scenario(c, _):
+        first = _svc("a", type="NodePort")
+        first["spec"]["ports"][0]["nodePort"] = 30080
+        await _json(await c.post("/api/v1/namespaces/default/services", json=first), 201)
+        second = _svc("b", type="LoadBalancer")
+        second["spec"]["ports"][0]["nodePort"] = 30080
+        message, _ = await _invalid(await c.post("/api/v1/namespaces/default/services", json=second), "Service", "b")
+        assert message == ('Service "b" is invalid: spec.ports[0].nodePort: Invalid value: 30080: '
+                           'provided port is already allocated')
+        # the same port on an update of its own Service is fine (kubectl apply twice)
+        await _json(await c.patch("/api/v1/namespaces/default/services/a?fieldManager=t",
+                                  data=json.dumps(first), headers=APPLY), 200)
+        # and moving an existing Service onto a taken port is refused too
+        await _json(await c.post("/api/v1/namespaces/default/services", json=_svc("c", type="NodePort")), 201)
+        patch = {"spec": {"ports": [{"name": "http", "port": 80, "nodePort": 30080}]}}
+        message, _ = await _invalid(await c.patch("/api/v1/namespaces/default/services/c", data=json.dumps(patch),
+                                                  headers={"Content-Type": "application/strategic-merge-patch+json"}),
+                                    "Service", "c")
+        assert "provided port is already allocated" in message
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("ip, detail", [
+    ("127.0.0.1", "may not be in the loopback range (127.0.0.0/8, ::1/128)"),
+    ("::1", "may not be in the loopback range (127.0.0.0/8, ::1/128)"),
+    ("169.254.169.254", "may not be in the link-local range (169.254.0.0/16, fe80::/10)"),
+    ("fe80::1", "may not be in the link-local range (169.254.0.0/16, fe80::/10)"),
+    ("224.0.0.251", "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"),
+    ("ff02::fb", "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"),
+    ("ff12::1", "may not be in the link-local multicast range (224.0.0.0/24, ff02::/10)"),
+    ("0.0.0.0", "may not be unspecified (0.0.0.0)"),
+    ("::", "may not be unspecified (::)"),
+    ("nginx.example", "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"),
+])
+def test_special_external_ips_are_refused(ip, detail):
+    async def scenario(c, _):
+        svc = _svc("ext", externalIPs=["192.0.2.21", ip])
+        message, causes = await _invalid(await c.post("/api/v1/namespaces/default/services", json=svc),
+                                         "Service", "ext")
+        assert message == f'Service "ext" is invalid: spec.externalIPs[1]: Invalid value: "{ip}": {detail}'
+        assert causes[0]["field"] == "spec.externalIPs[1]"
+
+    run(scenario)
+
+
+def test_ordinary_external_ips_are_accepted():
+    async def scenario(c, _):
+        # 239.x multicast is not link-local: ValidateNonSpecialIP lets it through
+        svc = _svc("ext", externalIPs=["192.0.2.21", "2001:db8::1", "239.1.1.1"])
+        await _json(await c.post("/api/v1/namespaces/default/services", json=svc), 201)
+
+    run(scenario)
+
+
+def test_cluster_ip_may_not_change_once_set():
+    async def scenario(c, _):
+        created = await _json(await c.post("/api/v1/namespaces/default/services", json=_svc("s")), 201)
+        ip = created["spec"]["clusterIP"]
+        message, causes = await _invalid(await c.patch(
+            "/api/v1/namespaces/default/services/s", data=json.dumps({"spec": {"clusterIP": "None"}}),
+            headers=MERGE), "Service", "s")
+        assert message == 'Service "s" is invalid: spec.clusterIPs[0]: Invalid value: ["None"]: may not change once set'
+        assert causes[0]["field"] == "spec.clusterIPs[0]"
+        # omitting it keeps it (the REST layer copies the allocated IP)
+        kept = await _json(await c.put("/api/v1/namespaces/default/services/s", json=_svc("s")), 200)
+        assert kept["spec"]["clusterIP"] == ip
+
+    run(scenario)
+
+
+def test_duplicate_ports_and_a_node_port_on_cluster_ip_are_refused_together():
+    async def scenario(c, _):
+        svc = {"metadata": {"name": "dup"}, "spec": {"ports": [
+            {"name": "http", "port": 80, "nodePort": 30001}, {"name": "http", "port": 80}]}}
+        message, causes = await _invalid(await c.post("/api/v1/namespaces/default/services", json=svc),
+                                         "Service", "dup")
+        assert message == (
+            'Service "dup" is invalid: [spec.ports[1].name: Duplicate value: "http", '
+            "spec.ports[0].nodePort: Forbidden: may not be used when `type` is 'ClusterIP', "
+            'spec.ports[1]: Duplicate value: {"Name":"","Protocol":"TCP","AppProtocol":null,"Port":80,'
+            '"TargetPort":0,"NodePort":0}]')
+        assert [x["reason"] for x in causes] == ["FieldValueDuplicate", "FieldValueForbidden", "FieldValueDuplicate"]
+        unnamed = {"metadata": {"name": "un"}, "spec": {"ports": [{"port": 80}, {"port": 81}]}}
+        message, _ = await _invalid(await c.post("/api/v1/namespaces/default/services", json=unnamed),
+                                    "Service", "un")
+        assert message == 'Service "un" is invalid: [spec.ports[0].name: Required value, spec.ports[1].name: Required value]'
+
+    run(scenario)
+
+
+def test_a_type_change_to_cluster_ip_drops_the_allocated_node_port():
+    async def scenario(c, _):
+        created = await _json(await c.post("/api/v1/namespaces/default/services", json=_svc("t", type="NodePort")), 201)
+        assert created["spec"]["ports"][0]["nodePort"]
+        changed = await _json(await c.patch("/api/v1/namespaces/default/services/t",
+                                            data=json.dumps({"spec": {"type": "ClusterIP"}}), headers=MERGE), 200)
+        assert "nodePort" not in changed["spec"]["ports"][0]
+
+    run(scenario)

@@ -27,7 +27,7 @@ import aiohttp.web
 import jsonpatch
 import kmock
 
-from . import merge, proto, tables
+from . import merge, proto, tables, validate
 
 VERSION = {
     "major": "1",
@@ -472,18 +472,37 @@ class KapiServer:
             obj.pop("status", None)
         obj.pop("apiVersion", None)
         obj.pop("kind", None)
-        self._defaults(res, obj, None)
+        errors = self._defaults(res, obj, None)
+        self._validate(res, obj, None, errors)
         return self._commit(res, "ADDED", obj, dry_run)
 
-    def _defaults(self, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    def _defaults(self, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None) -> list[validate.FieldError]:
+        """Defaulting and allocation; returns validation errors found on the way."""
         if res.store_key == ("", "namespaces"):
             obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
             obj.setdefault("status", {"phase": "Active"})
             obj["metadata"].setdefault("labels", {})["kubernetes.io/metadata.name"] = obj["metadata"]["name"]
         elif res.store_key == ("", "services"):
-            self._service_defaults(obj, old)
+            return self._service_defaults(obj, old)
+        return []
 
-    def _service_defaults(self, obj: dict[str, Any], old: dict[str, Any] | None) -> None:
+    def _invalid(self, res: Resource, obj: dict[str, Any], errors: list[validate.FieldError]) -> ApiError:
+        message, details = validate.invalid_status(res.kind, res.group, obj["metadata"]["name"], errors)
+        return ApiError(422, "Invalid", message, details)
+
+    def _validate(self, res: Resource, obj: dict[str, Any], old: dict[str, Any] | None,
+                  errors: list[validate.FieldError]) -> None:
+        """The strategy's Validate/ValidateUpdate: 422 Invalid with every field error."""
+        errors = list(errors)
+        old_spec = (old or {}).get("spec") if old is not None else None
+        if res.store_key == ("", "services"):
+            errors = validate.service(obj.get("spec") or {}, old_spec, errors)
+        elif res.store_key in validate.SELECTOR_KINDS and res.version == "v1":
+            errors += validate.workload(res.plural, obj.get("spec") or {}, old_spec)
+        if errors:
+            raise self._invalid(res, obj, errors)
+
+    def _service_defaults(self, obj: dict[str, Any], old: dict[str, Any] | None) -> list[validate.FieldError]:
         spec = obj.setdefault("spec", {})
         old_spec = (old or {}).get("spec", {})
         spec.setdefault("type", "ClusterIP")
@@ -502,13 +521,17 @@ class KapiServer:
             spec.setdefault("ipFamilyPolicy", "SingleStack")
             spec.setdefault("internalTrafficPolicy", "Cluster")
         old_ports = {p.get("port"): p for p in old_spec.get("ports") or []}
+        old_node_ports = {p.get("nodePort") for p in old_spec.get("ports") or [] if p.get("nodePort")}
+        name = obj["metadata"]["name"]
+        namespace = obj["metadata"].get("namespace", "")
         used_np = {
             p.get("nodePort")
-            for s in self._store(self.resources[("", "v1", "services")]).values()
-            if s is not old
+            for (ns, other), s in self._store(self.resources[("", "v1", "services")]).items()
+            if (ns, other) != (namespace, name)
             for p in s.get("spec", {}).get("ports") or []
         }
-        for port in spec.get("ports") or []:
+        forbidden: list[validate.FieldError] = []
+        for index, port in enumerate(spec.get("ports") or []):
             port.setdefault("protocol", "TCP")
             port.setdefault("targetPort", port.get("port"))
             if spec["type"] in ("NodePort", "LoadBalancer"):
@@ -521,11 +544,23 @@ class KapiServer:
                         port["nodePort"] = next(
                             n for n in range(self.node_ports[0], self.node_ports[1] + 1) if n not in used_np
                         )
+                elif port["nodePort"] not in old_node_ports:
+                    # the allocator (BeginCreate/BeginUpdate) refuses before validation runs
+                    err = validate.node_port_allocation(index, port["nodePort"], self.node_ports[0],
+                                                        self.node_ports[1], port["nodePort"] in used_np)
+                    if err:
+                        raise self._invalid(self.resources[("", "v1", "services")], obj, [err])
                 used_np.add(port["nodePort"])
             else:
+                # dropTypeDependentFields clears a nodePort the user did not change; a new one is refused
+                if spec["type"] == "ClusterIP" and port.get("nodePort") and port["nodePort"] not in old_node_ports:
+                    forbidden.append(validate.FieldError(
+                        validate.FORBIDDEN, f"spec.ports[{index}].nodePort", None,
+                        "may not be used when `type` is 'ClusterIP'"))
                 port.pop("nodePort", None)
         if spec["type"] == "LoadBalancer":
             obj.setdefault("status", {}).setdefault("loadBalancer", {})
+        return forbidden
 
     def _replace(self, res: Resource, old: dict[str, Any], new: dict[str, Any], sub: str | None,
                  dry_run: bool) -> dict[str, Any]:
@@ -550,7 +585,9 @@ class KapiServer:
                 meta.pop(field, None)
         meta.pop("resourceVersion", None)
         meta.pop("managedFields", None)
-        self._defaults(res, new, old)
+        errors = self._defaults(res, new, old)
+        if sub != "status":
+            self._validate(res, new, old, errors)
         compare_old = {k: v for k, v in old.items()}
         compare_old["metadata"] = {k: v for k, v in old_meta.items() if k != "resourceVersion"}
         if new == compare_old:
