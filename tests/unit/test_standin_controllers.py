@@ -96,11 +96,15 @@ def test_scheduler_filters_and_message():
     node, message = logic.choose_node(pod, nodes, [])
     assert node is None
     assert message == (
-        "0/4 nodes are available: 1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }, "
-        "1 node(s) had untolerated taint {node.kubernetes.io/not-ready: }, "
-        "1 node(s) had untolerated taint {node.kubernetes.io/unreachable: }, "
-        "1 node(s) were unschedulable. preemption: 0/4 nodes are available: 4 Preemption is not helpful "
+        # reasons sorted as strings ("COUNT REASON"), as FitError.Error sorts them
+        "0/4 nodes are available: 1 node(s) were unschedulable, "
+        "3 node(s) had untolerated taint(s). preemption: 0/4 nodes are available: 4 Preemption is not helpful "
         "for scheduling.")
+    # each of the three is refused for its taint: the control-plane one, not-ready, unreachable
+    for name in ("cp", "w1", "w3"):
+        assert logic.filter_node(pod, next(n for n in nodes if n["metadata"]["name"] == name)) == \
+            "node(s) had untolerated taint(s)"
+    assert logic.filter_node(pod, _node("w4")) is None
     tolerant = {"metadata": {"name": "p"}, "spec": {"tolerations": [
         {"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule"}]}}
     assert logic.choose_node(tolerant, nodes, []) == ("cp", None)
@@ -345,7 +349,7 @@ def test_unschedulable_pod_reports_reason(lab):
     assert "nodeName" not in pod["spec"]
     cond = logic.pod_condition(pod, "PodScheduled")
     assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
-    assert "1 node(s) had untolerated taint {node-role.kubernetes.io/control-plane: }" in cond["message"]
+    assert cond["message"].startswith("0/1 nodes are available: 1 node(s) had untolerated taint(s).")
     # a worker joins: the pod gets scheduled there
     lab.add_node("worker03")
     lab.settle()

@@ -511,7 +511,9 @@ def filter_node(pod: dict[str, Any], node: dict[str, Any]) -> str | None:
         if taint.get("effect") not in ("NoSchedule", "NoExecute"):
             continue
         if not any(tolerates(t, taint) for t in tolerations):
-            return "node(s) had untolerated taint {%s: %s}" % (taint.get("key"), taint.get("value") or "")
+            # kubernetes/kubernetes#134740 (in 1.35, cherry-picked to 1.34): no taint key or value
+            # in pod status any more; "{KEY: VALUE}" was the text before
+            return "node(s) had untolerated taint(s)"
     return None
 
 
