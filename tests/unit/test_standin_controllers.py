@@ -321,6 +321,13 @@ def test_template_change_rolls_out_new_replicaset(lab):
         "annotations": {"kubelab.io/capability-digest": "bbb"}}}}})
     # one pass: new ReplicaSet with the surge pod; the old pod stays until the new one is available
     lab.ctl.reconcile_once()
+    d = lab.client.get("deployments", NS, "busybox")
+    assert d["status"]["observedGeneration"] == 2  # observed in the same sync that created the ReplicaSet
+    prog = logic.condition(d["status"]["conditions"], "Progressing")
+    assert prog["reason"] == "NewReplicaSetCreated" and prog["message"].startswith('Created new replica set "busybox-')
+    assert d["status"]["replicas"] == 1 and d["status"].get("updatedReplicas", 0) == 0
+    out = lab.rollout_status("busybox")
+    assert out.returncode != 0 and "0 out of 1 new replicas have been updated" in out.stdout, out.stdout
     lab.ctl.reconcile_once()
     names = {p["metadata"]["name"] for p in lab.pods()}
     assert first["metadata"]["name"] in names and len(names) == 2
@@ -430,3 +437,29 @@ def test_cli_once(kube_api):  # noqa: F811
     bad = subprocess.run([sys.executable, "-m", "controllers", "--kubeconfig", "/nonexistent", "--once"],
                          capture_output=True, text=True, timeout=60, cwd=STANDINS, check=False)
     assert bad.returncode != 0
+
+
+def test_cli_loop_mode_reconciles_until_sigterm(kube_api):  # noqa: F811
+    import time  # noqa: PLC0415
+
+    client = Client(kube_api.kubeconfig)
+    client.create("namespaces", None, {"metadata": {"name": NS}})
+    client.create("nodes", None, {"metadata": {"name": "w1"}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}})
+    proc = subprocess.Popen([sys.executable, "-m", "controllers", "--kubeconfig", kube_api.kubeconfig,
+                             "--interval", "0.2"], cwd=STANDINS, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        client.create("deployments", NS, Lab.deployment(None, "web", 2, {"app": "web"}))
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            pods = client.list("pods", NS)
+            if len(pods) == 2 and all(p["spec"].get("nodeName") == "w1" for p in pods):
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"no scheduled pods: {client.list('pods', NS)}")
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "controllers: running" in out

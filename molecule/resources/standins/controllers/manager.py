@@ -108,9 +108,7 @@ class Controllers:
                                        f'Created new replica set "{meta(new_rs)["name"]}"')
             status["conditions"] = logic.set_condition(status.get("conditions") or [], cond)
             d = {**d, "status": status}
-            self._set_revision(d, revision)
-            self._write_status(d, status)
-            return
+        # the same sync goes on with the rollout and the status (sync.go rolloutRolling)
         rs_rev = int((meta(new_rs).get("annotations") or {}).get(logic.REVISION, "0") or 0)
         if rs_rev < max_old + 1:
             self.client.patch("replicasets", ns, meta(new_rs)["name"],
