@@ -350,3 +350,38 @@ def test_nft_failure_is_reported(kube_api, plane):  # noqa: F811
         [sys.executable, str(KUBE_PROXY), "--kubeconfig", kube_api.kubeconfig, "--hostname-override", "nosuchnode",
          "--dump"], capture_output=True, text=True, timeout=60, check=False)
     assert missing.returncode != 0 and "no primary IP for node 'nosuchnode'" in missing.stderr
+
+
+@pytest.mark.root
+@pytest.mark.netns
+def test_loop_mode_follows_endpoint_changes(kube_api, plane):  # noqa: F811
+    client = _api_objects(kube_api)
+    proc = subprocess.Popen(
+        [sys.executable, str(KUBE_PROXY), "--kubeconfig", kube_api.kubeconfig, "--hostname-override", "node1",
+         "--nft", f"ip netns exec {plane.ns['node']} nft", "--min-sync-period", "0.2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def wait_for(predicate, what):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if predicate(plane.table()):
+                    return
+            except RuntimeError:  # the table is not there yet
+                pass
+            time.sleep(0.1)
+        raise AssertionError(what)
+
+    try:
+        wait_for(lambda t: "10.244.1.10" in t and "10.244.1.11" in t, "both endpoints programmed")
+        client.delete("pods", NS, "p1")
+        sys.path.insert(0, str(STANDINS))
+        from controllers.manager import Controllers  # noqa: PLC0415
+        Controllers(client, log=lambda line: None).settle()
+        wait_for(lambda t: "10.244.1.10" not in t and "10.244.1.11" in t, "deleted pod p1 left the table")
+        assert _spread(plane, "client", "10.96.10.10", 80, 8) == {"p2": 8}
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0, err
+    assert "programmed table ip kube-proxy" in out
