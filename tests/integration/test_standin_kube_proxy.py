@@ -350,6 +350,9 @@ def test_nft_failure_is_reported(kube_api, plane):  # noqa: F811
         [sys.executable, str(KUBE_PROXY), "--kubeconfig", kube_api.kubeconfig, "--hostname-override", "nosuchnode",
          "--dump"], capture_output=True, text=True, timeout=60, check=False)
     assert missing.returncode != 0 and "no primary IP for node 'nosuchnode'" in missing.stderr
+    bad = subprocess.run([sys.executable, str(KUBE_PROXY), "--kubeconfig", "/nonexistent", "--once"],
+                         capture_output=True, text=True, timeout=60, check=False)
+    assert bad.returncode == 1 and "kube-proxy: cannot use kubeconfig /nonexistent" in bad.stderr
 
 
 @pytest.mark.root

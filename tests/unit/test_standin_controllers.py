@@ -436,7 +436,7 @@ def test_cli_once(kube_api):  # noqa: F811
     assert pod["spec"]["nodeName"] == "w1"
     bad = subprocess.run([sys.executable, "-m", "controllers", "--kubeconfig", "/nonexistent", "--once"],
                          capture_output=True, text=True, timeout=60, cwd=STANDINS, check=False)
-    assert bad.returncode != 0
+    assert bad.returncode == 1 and "controllers: cannot use kubeconfig /nonexistent" in bad.stderr
 
 
 def test_cli_loop_mode_reconciles_until_sigterm(kube_api):  # noqa: F811

@@ -20,7 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-passes", type=int, default=20)
     parser.add_argument("--interval", type=float, default=1.0, help="seconds between passes in loop mode")
     args = parser.parse_args(argv)
-    client = Client(args.kubeconfig)
+    try:
+        client = Client(args.kubeconfig)
+    except (OSError, ValueError) as exc:
+        print(f"controllers: cannot use kubeconfig {args.kubeconfig}: {exc}", file=sys.stderr)
+        return 1
     controllers = Controllers(client, log=lambda line: print(line, flush=True))
     if args.once:
         try:

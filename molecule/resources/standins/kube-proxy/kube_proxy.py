@@ -298,7 +298,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sync-period", type=float, default=30.0)
     parser.add_argument("--min-sync-period", type=float, default=1.0)
     args = parser.parse_args(argv)
-    client = _client(args.kubeconfig)
+    try:
+        client = _client(args.kubeconfig)
+    except (OSError, ValueError) as exc:
+        print(f"kube-proxy: cannot use kubeconfig {args.kubeconfig}: {exc}", file=sys.stderr)
+        return 1
     nft = shlex.split(args.nft)
 
     def sync(last: str | None) -> str:
