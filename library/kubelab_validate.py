@@ -19,7 +19,10 @@ description:
     elements, sub-options) and their defaults, and a variable with a kubelab role prefix that no role knows is
     reported as a likely typo with the closest known name.
   - Semantic rules on top - supported Kubernetes versions, capability names (NET_RAW required by verify),
-    networks, ports and nodePorts, image references, labels, regular expressions, durations.
+    networks (kubeadm's limits - a /24 per node out of the pod network, at least 10 service addresses), ports and
+    nodePorts, image references, labels, regular expressions, durations, the Python overrides, the extra
+    C(kubeadm join) arguments.
+  - With O(addresses) (facts), each node's C(kubelab_node_ip) must be one of its own addresses.
   - Reports every problem at once, one line each, naming the host(s), the variable, the value and what is allowed,
     and fails when there is any.
   - Optionally plans what to do about each node's cgroup version (see O(cgroup_versions)) and warns in the run
@@ -60,6 +63,14 @@ options:
       - Per-host operating system, host name to either a dict with key C(os_release) (the content of
         C(/etc/os-release)) or Ansible facts (keys C(os_family), C(distribution_major_version), C(distribution)). Hosts without an entry are not
         platform-checked.
+    type: dict
+    default: {}
+  addresses:
+    description:
+      - Per-host list of the host's own addresses (its facts C(all_ipv4_addresses) and C(all_ipv6_addresses)). The
+        host's C(kubelab_node_ip) must be one of them (the kubelet refuses a node IP the host does not have). Hosts
+        without an entry, or whose entry is null (no facts, as on a node that check mode ended before its Python), are not
+        checked.
     type: dict
     default: {}
   cgroup_versions:
@@ -143,6 +154,7 @@ def main():
             settings=dict(type="dict", default={}),
             platforms=dict(type="dict", default={}),
             cgroup_versions=dict(type="dict", default={}),
+            addresses=dict(type="dict", default={}),
             roles_dir=dict(type="path"),
         ),
         supports_check_mode=True,
@@ -158,7 +170,8 @@ def main():
             module.fail_json(msg="kubelab_validate: the roles' argument specs cannot be read: %s" % exc)
         if not roles:
             module.fail_json(msg="kubelab_validate: roles_dir %s holds none of kubelab's roles" % params["roles_dir"])
-    problems = validate(params["groups"], params["hostvars"], settings, params["platforms"], roles=roles)
+    problems = validate(params["groups"], params["hostvars"], settings, params["platforms"], roles=roles,
+                        addresses=params["addresses"])
 
     # the cgroup plan reads the settings in effect: the role defaults, then the controller's
     effective = dict(role_defaults(roles))
@@ -191,8 +204,13 @@ def main():
         platforms[host] = {"family": family, "major": major, "id": ident}
 
     if problems:
-        untouched = "no host was changed" if params["platforms"] or params["cgroup_versions"] else \
-            "no host was contacted"
+        if params["addresses"]:
+            # after facts: preflight may have installed the Python Ansible needs
+            untouched = "no node was configured (at most preflight installed the Python for Ansible)"
+        elif params["platforms"] or params["cgroup_versions"]:
+            untouched = "no host was changed"
+        else:
+            untouched = "no host was contacted"
         module.fail_json(
             msg="kubelab found %d problem(s) in the inventory and variables, %s:\n%s"
                 % (len(problems), untouched, "\n".join("- " + p for p in problems)),

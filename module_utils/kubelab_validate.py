@@ -155,12 +155,45 @@ DEFAULT_SETTINGS = {
 # preflight_gather_subset: the subsets whose facts later stages read.
 _REQUIRED_GATHER_SUBSETS = ("distribution", "pkg_mgr", "service_mgr", "python", "platform", "network")
 
+# kubeadm's networking limits (kubernetes/kubernetes cmd/kubeadm/app/constants/constants.go:
+# MinimumAddressesInServiceSubnet, PodSubnetNodeMaskMaxDiff; validation.go getClusterNodeMask:
+# the controller manager's default node-cidr-mask-size, which kubelab does not change).
+SERVICE_SUBNET_MIN_ADDRESSES = 10
+NODE_CIDR_MASK = {4: 24, 6: 64}
+POD_SUBNET_NODE_MASK_MAX_DIFF = 16
+
+# The flags the workers role always gives `kubeadm join` (roles/workers/tasks/join.yml);
+# with --config kubeadm refuses every one of them (ValidateMixedArguments:
+# "can not mix '--config' with arguments [...]"; --node-name, --ignore-preflight-errors
+# and --skip-* are allowed with it).
+WORKERS_JOIN_FLAGS = ("token", "discovery-token-ca-cert-hash", "cri-socket")
+# kubeadm's flags that --config does not refuse (validation.go isAllowedFlag; --skip-* too).
+_JOIN_CONFIG_ALLOWED = ("config", "ignore-preflight-errors", "dry-run", "kubeconfig", "node-name", "kubeconfig-dir",
+                        "upload-certs", "print-join-command", "rootfs", "v", "log-file", "yes")
+# Flags that kubelab gives `kubeadm join` itself, or that a kubelab variable sets.
+_WORKERS_JOIN_OWN = {
+    "token": "kubelab passes --token itself (a short-lived bootstrap token)",
+    "discovery-token-ca-cert-hash": "kubelab passes it itself (the hash of the CA it reads on the control plane)",
+    "cri-socket": "kubelab passes --cri-socket itself (kubelab_cri_socket)",
+    "node-name": "the worker's node name is workers_node_name; set that instead",
+    "ignore-preflight-errors": "kubelab passes it itself when checks are to be ignored; put the checks in "
+                               "workers_ignore_preflight_errors (merged with preflight's plan into one flag)",
+}
+
+# preflight_python_by_os: the OS keys preflight looks up, most specific first
+# (module_utils/kubelab_interpreter.py os_keys: Distribution-MAJOR, Family-MAJOR,
+# Family), and the keys of one entry.
+_OS_KEY_DISTRIBUTIONS = ("CentOS", "Rocky", "AlmaLinux", "RedHat", "OracleLinux", "Debian")
+PYTHON_BY_OS_KEYS = ("candidates", "package")
+
 _MISSING = object()
 
 # Variables that must have one value for the whole cluster.
 CLUSTER_WIDE = ("kubelab_kubernetes_version", "kubelab_control_plane_group", "kubelab_workers_group",
                 "kubelab_pod_network_cidr", "kubelab_service_cidr", "kubelab_cluster_dns", "kubelab_cluster_domain",
-                "crio_version", "kube_packages_version")
+                "crio_version", "kube_packages_version",
+                # read once for all nodes (kubelab_preflight_plan runs once)
+                "preflight_python_by_os")
 
 
 # --- os-release --------------------------------------------------------------
@@ -556,8 +589,40 @@ def _rule_network(name):
             if net.max_prefixlen - net.prefixlen > 20:
                 return ["%s is too large for the API server's service range (at most 20 host bits: /%d or longer)"
                         % (_show(value), net.max_prefixlen - 20)]
+            # kubeadm ValidateIPNetFromString with MinimumAddressesInServiceSubnet
+            if net.num_addresses < SERVICE_SUBNET_MIN_ADDRESSES:
+                return ["%s is too small: kubeadm refuses it (\"subnet with %d address(es) is too small, the minimum "
+                        "is %d\"; the DNS Service takes the tenth address); use /%d or larger"
+                        % (_show(value), net.num_addresses, SERVICE_SUBNET_MIN_ADDRESSES, net.max_prefixlen - 4)]
+        if name == "kubelab_pod_network_cidr":
+            return _pod_network_tails(value, net, view)
         return []
     return rule
+
+
+def _pod_network_tails(value, net, view):
+    """kubeadm's ValidatePodSubnetNodeMask with the controller manager's
+    default node mask (kubelab sets no node-cidr-mask-size), and room for one
+    node range per inventory node (the range allocator's cidrset)."""
+    node_mask = NODE_CIDR_MASK[net.version]
+    if net.prefixlen > node_mask:
+        return ["%s is smaller than one node's pod range: the controller manager gives every node a /%d and kubeadm "
+                "refuses it (\"the size of pod subnet with mask %d is smaller than the size of node subnet with mask "
+                "%d\"); use /%d or larger, for example /%d"
+                % (_show(value), node_mask, net.prefixlen, node_mask, node_mask, node_mask - 8)]
+    if node_mask - net.prefixlen > POD_SUBNET_NODE_MASK_MAX_DIFF:
+        return ["%s is too large: kubeadm refuses it (\"pod subnet mask (%d) and node-mask (%d) difference is greater "
+                "than %d\"); use /%d or longer"
+                % (_show(value), net.prefixlen, node_mask, POD_SUBNET_NODE_MASK_MAX_DIFF,
+                   node_mask - POD_SUBNET_NODE_MASK_MAX_DIFF)]
+    nodes = len([h for h in (view.get("__nodes") or ()) if h])
+    ranges = 2 ** (node_mask - net.prefixlen)
+    if nodes > ranges:
+        return ["%s holds %d node range(s) of /%d but the inventory has %d nodes: the controller manager gives every "
+                "node its own /%d and a node without one gets no pod network (\"CIDR allocation failed; there are no "
+                "remaining CIDRs left to allocate in the accepted range\"); use /%d or larger"
+                % (_show(value), ranges, node_mask, nodes, node_mask, node_mask - (nodes - 1).bit_length())]
+    return []
 
 
 def _rule_cluster_dns(value, view):
@@ -587,6 +652,100 @@ def _rule_cri_socket(value, view):
     if not _UNIX_SOCKET_RE.match(str(value)):
         return ["%s is not a CRI endpoint of the form unix:///path/to/socket" % _show(value)]
     return []
+
+
+def _rule_python_interpreter(value, view):
+    if value == "":
+        return []
+    if not isinstance(value, str) or not value.startswith("/") or any(c.isspace() for c in value):
+        return ["%s is not an absolute path to an interpreter (for example /usr/bin/python3.11), or empty to let "
+                "preflight choose from the node's OS" % _show(value)]
+    return []
+
+
+def python_os_keys():
+    """The keys preflight_python_by_os may have: every OS key
+    (module_utils/kubelab_interpreter.py os_keys) of a supported platform."""
+    keys = []
+    for family, major in SUPPORTED_PLATFORMS:
+        names = [d for d in _OS_KEY_DISTRIBUTIONS if (d == "Debian") == (family == "Debian")]
+        for key in ["%s-%s" % (d, major) for d in names] + ["%s-%s" % (family, major), family]:
+            if key not in keys:
+                keys.append(key)
+    return keys
+
+
+def _rule_python_by_os(value, view):
+    known = python_os_keys()
+    tails = []
+    for key in sorted(value, key=str):
+        entry = value[key]
+        where = "[%s]" % key
+        if key not in known:
+            close = _closest(str(key), known)
+            hint = "did you mean %s?" % close if close else "for example Rocky-8, RedHat-8, RedHat-9, Debian"
+            tails.append("key %s is not an OS key preflight looks up (Distribution-MAJOR, Family-MAJOR or Family of a "
+                         "supported OS); %s" % (_show(key), hint))
+        if not isinstance(entry, dict):
+            tails.append("%s %s is not a mapping with candidates (a list of interpreter paths) and package"
+                         % (where, _show(entry)))
+            continue
+        for sub in sorted(entry, key=str):
+            if sub not in PYTHON_BY_OS_KEYS:
+                close = _closest(str(sub), PYTHON_BY_OS_KEYS)
+                hint = "did you mean %s?" % close if close else "known keys: %s" % ", ".join(PYTHON_BY_OS_KEYS)
+                tails.append("%s unknown key %s (value %s); %s" % (where, _show(sub), _show(entry[sub], 60), hint))
+        candidates = entry.get("candidates")
+        if candidates is not None:
+            if not isinstance(candidates, (list, tuple)):
+                tails.append("%s candidates %s is not a list of interpreter paths" % (where, _show(candidates)))
+            else:
+                for path in candidates:
+                    if not isinstance(path, str) or not path.startswith("/") or any(c.isspace() for c in path):
+                        tails.append("%s candidates: %s is not an absolute path to an interpreter (for example "
+                                     "/usr/bin/python3.11)" % (where, _show(path)))
+        package = entry.get("package")
+        if package is not None and (not isinstance(package, str) or not _PACKAGE_NAME_RE.match(package)):
+            tails.append("%s package %s is not a package name (the package that provides the first candidate)"
+                         % (where, _show(package)))
+    return tails
+
+
+def _flag_name(arg):
+    """'--token=x' -> 'token'; not a long flag -> None."""
+    if not isinstance(arg, str) or not arg.startswith("--") or len(arg) < 3:
+        return None
+    return arg[2:].split("=", 1)[0]
+
+
+def _shown_arg(value, index):
+    """The argument as given (with the value that follows a bare flag), a
+    token's value left out."""
+    arg = value[index]
+    if "=" not in arg and index + 1 < len(value) and _flag_name(value[index + 1]) is None:
+        arg = "%s %s" % (arg, value[index + 1])
+    if _flag_name(arg) == "token":
+        return "'--token ...'"
+    return _show(arg, 160)
+
+
+def _rule_join_extra_args(value, view):
+    tails = []
+    flags = [_flag_name(a) for a in value]
+    if "config" in flags:
+        # kubeadm ValidateMixedArguments lists the flags it refuses in name order
+        mixed = sorted(set(WORKERS_JOIN_FLAGS) | set(f for f in flags if f and f not in _JOIN_CONFIG_ALLOWED
+                                                      and not f.startswith("skip-")))
+        tails.append("%s: kubelab joins with flags (%s) and kubeadm refuses --config with them (\"can not mix "
+                     "'--config' with arguments [%s]\"); remove --config" % (
+                         _shown_arg(value, flags.index("config")), ", ".join("--" + f for f in WORKERS_JOIN_FLAGS),
+                         " ".join(mixed)))
+    seen = set()
+    for index, flag in enumerate(flags):
+        if flag in _WORKERS_JOIN_OWN and flag not in seen:
+            seen.add(flag)
+            tails.append("%s: %s; remove it" % (_shown_arg(value, index), _WORKERS_JOIN_OWN[flag]))
+    return tails
 
 
 def _rule_group_name(value, view):
@@ -923,7 +1082,8 @@ RULES = {
     "crio_config_dir": _rule_absolute_path,
     "crio_backup_dir": _rule_absolute_path,
     "preflight_cgroup_v1_policy": _rule_cgroup_policy,
-    "preflight_el8_python": _rule_absolute_path,
+    "preflight_python_interpreter": _rule_python_interpreter,
+    "preflight_python_by_os": _rule_python_by_os,
     "preflight_gather_subset": _rule_gather_subset,
     "node_prep_selinux_mode": _rule_selinux,
     "node_prep_modules": _rule_modules,
@@ -941,6 +1101,7 @@ RULES = {
     "control_plane_state_dir": _rule_absolute_path,
     "workers_token_ttl": _rule_duration,
     "workers_node_name": _rule_node_name,
+    "workers_join_extra_args": _rule_join_extra_args,
     "workloads_namespace": _rule_namespace,
     "workloads_nginx_name": _rule_object_name,
     "workloads_busybox_name": _rule_object_name,
@@ -1169,6 +1330,35 @@ def _check_addresses(nodes, hostvars, problems):
             seen[canonical] = host
 
 
+def _check_own_addresses(nodes, hostvars, addresses, problems):
+    """kubelab_node_ip must be an address of the host itself: the kubelet
+    refuses a --node-ip the host does not have (pkg/kubelet/nodestatus
+    validateNodeIP: "node IP: %q not found in the host's network interfaces"),
+    and on the control plane etcd and the API server cannot bind it."""
+    if not isinstance(addresses, dict):
+        return
+    for host in nodes:
+        own = addresses.get(host)
+        address = (hostvars.get(host) or {}).get("kubelab_node_ip")
+        if own is None or address is None or address == "" or not _valid_ip(address):
+            continue
+        if not isinstance(own, (list, tuple)):
+            own = [own]
+        mine = []
+        for item in own:
+            text = str(item).split("%", 1)[0].strip()  # fe80::1%eth0
+            if _valid_ip(text):
+                mine.append(ipaddress.ip_address(text))
+        ip = ipaddress.ip_address(str(address))
+        if ip in mine:
+            continue
+        listed = ", ".join(str(a) for a in mine) if mine else "none besides loopback"
+        problems.append("host %s: kubelab_node_ip %s is not an address of this host (its addresses: %s); the kubelet "
+                        "refuses a node IP the host does not have (\"node IP: \"%s\" not found in the host's network "
+                        "interfaces\") and on the control plane etcd cannot bind it; set kubelab_node_ip to one of the "
+                        "host's addresses" % (host, ip, listed, ip))
+
+
 def _check_platforms(nodes, platforms, problems):
     supported = ", ".join("%s %s" % pair for pair in SUPPORTED_PLATFORMS)
     for host in nodes:
@@ -1230,7 +1420,7 @@ def _shared(name):
     return _role_of(name) == "kubelab"
 
 
-def _view_problems(own, base, defaults, options, hosts, check_unknown, controller, alone):
+def _view_problems(own, base, defaults, options, hosts, check_unknown, controller, alone, nodes=()):
     """Every problem of one view, as (text, controller_only) pairs. ``own``:
     the variables set for this view. The controller's view checks what the
     controller's plays read (every variable when there is no host view:
@@ -1239,6 +1429,7 @@ def _view_problems(own, base, defaults, options, hosts, check_unknown, controlle
     view.update(base)
     view.update(own)
     view["__hosts"] = hosts
+    view["__nodes"] = nodes
     set_names = set(own) | set(base)
     out = []
     pattern = _prefix_pattern()
@@ -1263,7 +1454,7 @@ def _view_problems(own, base, defaults, options, hosts, check_unknown, controlle
     return out
 
 
-def validate(groups, hostvars=None, settings=None, platforms=None, roles=None):
+def validate(groups, hostvars=None, settings=None, platforms=None, roles=None, addresses=None):
     """Validate kubelab's input; return a list of problems (one line each).
 
     :param groups: mapping group name -> list of host names (Ansible's
@@ -1282,6 +1473,10 @@ def validate(groups, hostvars=None, settings=None, platforms=None, roles=None):
         without an entry are not platform-checked.
     :param roles: optional, from :func:`load_roles`: enables the argument
         spec checks, the role defaults in each view and the typo check.
+    :param addresses: optional mapping host -> list of that host's own
+        addresses (its facts ``all_ipv4_addresses`` + ``all_ipv6_addresses``):
+        the host's ``kubelab_node_ip`` must be one of them. Hosts without an
+        entry (or with None: no facts) are not checked.
     :returns: list of one-line messages, empty when everything is valid.
     """
     problems = []
@@ -1315,7 +1510,8 @@ def validate(groups, hostvars=None, settings=None, platforms=None, roles=None):
     index = {}
     for source, own in sources:
         for text, controller_only in _view_problems(own, settings, defaults, options, all_hosts, check_unknown,
-                                                    controller=source == "localhost", alone=len(sources) == 1):
+                                                    controller=source == "localhost", alone=len(sources) == 1,
+                                                    nodes=nodes):
             if text not in index:
                 index[text] = len(found)
                 found.append((text, [], controller_only))
@@ -1361,5 +1557,6 @@ def validate(groups, hostvars=None, settings=None, platforms=None, roles=None):
                                                                 for v, w in values)))
 
     _check_addresses(nodes, dict((h, dict(settings, **own)) for h, own in sources[1:]), problems)
+    _check_own_addresses(nodes, dict((h, dict(settings, **own)) for h, own in sources[1:]), addresses, problems)
     _check_platforms(nodes, platforms, problems)
     return problems

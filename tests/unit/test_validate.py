@@ -200,6 +200,13 @@ def _big_service_network(data):
     data["settings"]["kubelab_cluster_dns"] = "172.0.0.10"
 
 
+def _service_network(cidr, dns):
+    def mutate(data):
+        data["settings"]["kubelab_service_cidr"] = cidr
+        data["settings"]["kubelab_cluster_dns"] = dns
+    return mutate
+
+
 def _both(data):
     data["groups"]["workers"] = ["cp1", "w1", "w2"]
 
@@ -352,7 +359,61 @@ BAD = [
     ("cri-socket", _setting("kubelab_cri_socket", "/var/run/crio/crio.sock"),
      "variable kubelab_cri_socket: '/var/run/crio/crio.sock' is not a CRI endpoint of the form "
      "unix:///path/to/socket"),
+    # kubeadm's networking limits (validation.go ValidatePodSubnetNodeMask, ValidateIPNetFromString;
+    # the controller manager's default node mask /24, /64 for IPv6)
+    ("pod-network-smaller-than-a-node", _setting("kubelab_pod_network_cidr", "10.244.0.0/25"),
+     "variable kubelab_pod_network_cidr: '10.244.0.0/25' is smaller than one node's pod range: the controller "
+     "manager gives every node a /24 and kubeadm refuses it (\"the size of pod subnet with mask 25 is smaller than "
+     "the size of node subnet with mask 24\"); use /24 or larger, for example /16"),
+    ("pod-network-ipv6-smaller-than-a-node", _setting("kubelab_pod_network_cidr", "fd00:10:244::/72"),
+     "variable kubelab_pod_network_cidr: 'fd00:10:244::/72' is smaller than one node's pod range: the controller "
+     "manager gives every node a /64 and kubeadm refuses it (\"the size of pod subnet with mask 72 is smaller than "
+     "the size of node subnet with mask 64\"); use /64 or larger, for example /56"),
+    ("pod-network-too-large", _setting("kubelab_pod_network_cidr", "16.0.0.0/7"),
+     "variable kubelab_pod_network_cidr: '16.0.0.0/7' is too large: kubeadm refuses it (\"pod subnet mask (7) and "
+     "node-mask (24) difference is greater than 16\"); use /8 or longer"),
+    ("pod-network-without-room-for-every-node", _setting("kubelab_pod_network_cidr", "10.244.0.0/23"),
+     "variable kubelab_pod_network_cidr: '10.244.0.0/23' holds 2 node range(s) of /24 but the inventory has 3 "
+     "nodes: the controller manager gives every node its own /24 and a node without one gets no pod network "
+     "(\"CIDR allocation failed; there are no remaining CIDRs left to allocate in the accepted range\"); use /22 "
+     "or larger"),
+    ("service-network-too-small", _service_network("10.96.0.0/29", "10.96.0.5"),
+     "variable kubelab_service_cidr: '10.96.0.0/29' is too small: kubeadm refuses it (\"subnet with 8 address(es) "
+     "is too small, the minimum is 10\"; the DNS Service takes the tenth address); use /28 or larger"),
     # --- preflight, node_prep
+    ("python-interpreter-relative", _on_host("w1", "preflight_python_interpreter", "python3"),
+     "host w1: variable preflight_python_interpreter: 'python3' is not an absolute path to an interpreter (for "
+     "example /usr/bin/python3.11), or empty to let preflight choose from the node's OS"),
+    ("python-by-os-misspelt-key", _setting("preflight_python_by_os",
+                                           {"RedHat-8": {"candidate": ["/opt/py/bin/python3"], "package": "py3"}}),
+     "variable preflight_python_by_os: [RedHat-8] unknown key 'candidate' (value ['/opt/py/bin/python3']); did you "
+     "mean candidates?"),
+    ("python-by-os-unknown-sub-key", _setting("preflight_python_by_os",
+                                              {"Debian": {"candidates": ["/usr/bin/python3"], "installer": "apt"}}),
+     "variable preflight_python_by_os: [Debian] unknown key 'installer' (value 'apt'); known keys: candidates, "
+     "package"),
+    ("python-by-os-relative-candidate", _setting("preflight_python_by_os",
+                                                 {"Rocky-8": {"candidates": ["python3.11", "/usr/bin/python3.12"]}}),
+     "variable preflight_python_by_os: [Rocky-8] candidates: 'python3.11' is not an absolute path to an interpreter "
+     "(for example /usr/bin/python3.11)"),
+    ("python-by-os-candidates-not-list", _setting("preflight_python_by_os",
+                                                  {"RedHat-9": {"candidates": "/usr/bin/python3"}}),
+     "variable preflight_python_by_os: [RedHat-9] candidates '/usr/bin/python3' is not a list of interpreter paths"),
+    ("python-by-os-bad-package", _setting("preflight_python_by_os",
+                                          {"RedHat-8": {"candidates": ["/usr/bin/python3.11"],
+                                                        "package": "python 3.11"}}),
+     "variable preflight_python_by_os: [RedHat-8] package 'python 3.11' is not a package name (the package that "
+     "provides the first candidate)"),
+    ("python-by-os-unknown-os-key", _setting("preflight_python_by_os",
+                                             {"Rocky8": {"candidates": ["/usr/bin/python3.11"]}}),
+     "variable preflight_python_by_os: key 'Rocky8' is not an OS key preflight looks up (Distribution-MAJOR, "
+     "Family-MAJOR or Family of a supported OS); did you mean Rocky-8?"),
+    ("python-by-os-entry-not-mapping", _setting("preflight_python_by_os", {"RedHat-8": "/usr/bin/python3.11"}),
+     "variable preflight_python_by_os: [RedHat-8] '/usr/bin/python3.11' is not a mapping with candidates (a list "
+     "of interpreter paths) and package"),
+    ("python-by-os-on-one-host", _on_host("w2", "preflight_python_by_os", {"Debian": {"candidates": ["/opt/py3"]}}),
+     "variable preflight_python_by_os differs between hosts ({} on localhost, cp1, w1; {'Debian': {'candidates': "
+     "['/opt/py3']}} on w2); it is cluster-wide: set it once, in group_vars/all"),
     ("bad-cgroup-policy", _setting("preflight_cgroup_v1_policy", "ignore"),
      "variable preflight_cgroup_v1_policy: 'ignore' is not one of tolerate, migrate"),
     ("migrate-without-reboot", _setting("preflight_cgroup_v1_policy", "migrate"),
@@ -382,6 +443,31 @@ BAD = [
     ("ignore-preflight-all-and-more", _setting("control_plane_ignore_preflight_errors", ["all", "Swap"]),
      "variable control_plane_ignore_preflight_errors: ['all', 'Swap']: don't specify individual checks if 'all' "
      "is used"),
+    # kubeadm ValidateMixedArguments: "can not mix '--config' with arguments [...]"
+    ("join-config-with-kubelab-s-flags", _setting("workers_join_extra_args", ["--config", "/etc/kubeadm/join.yaml"]),
+     "variable workers_join_extra_args: '--config /etc/kubeadm/join.yaml': kubelab joins with flags (--token, "
+     "--discovery-token-ca-cert-hash, --cri-socket) and kubeadm refuses --config with them (\"can not mix "
+     "'--config' with arguments [cri-socket discovery-token-ca-cert-hash token]\"); remove --config"),
+    ("join-config-with-more-flags", _setting("workers_join_extra_args", ["--v=5", "--config=/j.yaml",
+                                                                         "--apiserver-advertise-address=10.0.0.1"]),
+     "variable workers_join_extra_args: '--config=/j.yaml': kubelab joins with flags (--token, "
+     "--discovery-token-ca-cert-hash, --cri-socket) and kubeadm refuses --config with them (\"can not mix "
+     "'--config' with arguments [apiserver-advertise-address cri-socket discovery-token-ca-cert-hash token]\"); "
+     "remove --config"),
+    ("join-flags-kubelab-passes", _setting("workers_join_extra_args", [
+        "--token=abcdef.0123456789abcdef", "--discovery-token-ca-cert-hash", "sha256:" + "a" * 64,
+        "--cri-socket=unix:///run/containerd/containerd.sock", "--node-name", "w1", "--v=5",
+        "--ignore-preflight-errors=Swap"]),
+     ["variable workers_join_extra_args: " + shown + ": " + why + "; remove it" for shown, why in (
+         ("'--token ...'", "kubelab passes --token itself (a short-lived bootstrap token)"),
+         ("'--discovery-token-ca-cert-hash sha256:%s'" % ("a" * 64),
+          "kubelab passes it itself (the hash of the CA it reads on the control plane)"),
+         ("'--cri-socket=unix:///run/containerd/containerd.sock'",
+          "kubelab passes --cri-socket itself (kubelab_cri_socket)"),
+         ("'--node-name w1'", "the worker's node name is workers_node_name; set that instead"),
+         ("'--ignore-preflight-errors=Swap'", "kubelab passes it itself when checks are to be ignored; put the checks "
+                                              "in workers_ignore_preflight_errors (merged with preflight's plan into "
+                                              "one flag)"))]),
     ("token-ttl", _setting("workers_token_ttl", "15 minutes"),
      "variable workers_token_ttl: '15 minutes' is not a duration like 15m, 1h30m or 10m0s (Go's "
      "time.ParseDuration)"),
@@ -725,6 +811,79 @@ def test_messages_are_one_line():
 
 def test_module_documentation_parses_and_names_every_option():
     doc = yaml.safe_load(validate_module.DOCUMENTATION)
-    assert set(doc["options"]) == {"groups", "hostvars", "settings", "roles_dir", "platforms", "cgroup_versions"}
+    assert set(doc["options"]) == {"groups", "hostvars", "settings", "roles_dir", "platforms", "cgroup_versions",
+                                   "addresses"}
     assert yaml.safe_load(validate_module.EXAMPLES)[0]["kubelab_validate"]["roles_dir"]
     assert set(yaml.safe_load(validate_module.RETURN)) == {"problems", "cgroup", "platforms"}
+
+
+# --- kubelab_node_ip against the host's own addresses (preflight's second
+# validation, after facts: finding 3, etcd and the kubelet cannot use an
+# address the host does not have)
+
+def _own_address_message(host, ip, listed):
+    return (f"host {host}: kubelab_node_ip {ip} is not an address of this host (its addresses: {listed}); the kubelet "
+            f"refuses a node IP the host does not have (\"node IP: \"{ip}\" not found in the host's network "
+            "interfaces\") and on the control plane etcd cannot bind it; set kubelab_node_ip to one of the host's "
+            "addresses")
+
+
+def test_node_ip_must_be_one_of_the_host_s_addresses():
+    data = good()
+    addresses = {"cp1": ["10.0.2.15", "192.168.251.10", "fd00::10"],
+                 "w1": ["10.0.2.16", "192.168.251.99", "fe80::1%eth1"],
+                 "w2": ["192.168.251.12"]}
+    assert validate(data["groups"], data["hostvars"], data["settings"], roles=ROLES, addresses=addresses) == [
+        _own_address_message("w1", "192.168.251.11", "10.0.2.16, 192.168.251.99, fe80::1")]
+
+
+def test_node_ip_check_skips_hosts_without_facts_and_compares_canonical_forms():
+    data = good()
+    data["hostvars"]["cp1"]["kubelab_node_ip"] = "fd00:0:0::0010"
+    # w1: no facts (check mode ended it before its Python); w2: not given at all
+    addresses = {"cp1": ["10.0.2.15", "fd00::10"], "w1": None}
+    assert validate(data["groups"], data["hostvars"], data["settings"], roles=ROLES, addresses=addresses) == []
+
+
+def test_node_ip_check_names_a_host_with_no_address():
+    data = good()
+    assert validate(data["groups"], data["hostvars"], data["settings"], roles=ROLES,
+                    addresses={"w2": []}) == [_own_address_message("w2", "192.168.251.12", "none besides loopback")]
+
+
+def test_module_checks_the_node_addresses_after_facts(capsys):
+    data = good()
+    args = _module_args(data)
+    args["addresses"] = {"cp1": ["192.168.251.10"], "w1": ["192.168.251.11"], "w2": ["10.1.1.1"]}
+    code, out = _run_module(capsys, args)
+    assert code == 1
+    assert out["changed"] is False
+    assert out["problems"] == [_own_address_message("w2", "192.168.251.12", "10.1.1.1")]
+    assert out["msg"].startswith("kubelab found 1 problem(s) in the inventory and variables, no node was configured "
+                                 "(at most preflight installed the Python for Ansible):\n- host w2: kubelab_node_ip")
+
+
+# --- preflight_python_interpreter / preflight_python_by_os
+
+def test_python_overrides_as_the_lab_sets_them_are_valid():
+    data = good()
+    data["settings"]["preflight_python_by_os"] = {
+        "RedHat-8": {"candidates": ["/opt/kubelab-el8-python/bin/python3"], "package": "kubelab-test-python"},
+        "Rocky-9": {"candidates": []}, "Debian": {"package": "python3"}}
+    data["hostvars"]["w2"]["preflight_python_interpreter"] = "/usr/bin/python3"
+    data["hostvars"]["w1"]["preflight_python_interpreter"] = ""
+    assert run(data) == []
+
+
+def test_python_by_os_keys_are_the_keys_preflight_looks_up():
+    from ansible.module_utils.kubelab_interpreter import DISTRIBUTIONS, os_keys
+    from ansible.module_utils.kubelab_validate import SUPPORTED_PLATFORMS, python_os_keys
+
+    looked_up = set()
+    for ident in DISTRIBUTIONS:
+        family = "Debian" if ident == "debian" else "RedHat"
+        for fam, major in SUPPORTED_PLATFORMS:
+            if fam == family:
+                looked_up.update(os_keys(family, major, ident))
+    assert set(python_os_keys()) == looked_up
+    assert {"Rocky-8", "RedHat-8", "RedHat", "CentOS-8", "RedHat-9", "Debian", "Debian-12"} <= looked_up
