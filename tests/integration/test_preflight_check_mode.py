@@ -91,18 +91,60 @@ def test_check_mode_on_fresh_nodes_reports_and_exits_0(tmp_path):
     assert "failed=0" in out and "unreachable=0" in out
 
 
-def test_check_mode_goes_on_for_a_node_with_its_python(tmp_path):
-    inventory = INVENTORY.replace(
+def local_address():
+    """A global address of this machine (the ready node is this machine: its
+    kubelab_node_ip must be one of its own addresses)."""
+    try:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show", "scope", "global"], capture_output=True, text=True,
+                             timeout=10).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        fields = line.split()
+        if "inet" in fields:
+            return fields[fields.index("inet") + 1].split("/")[0]
+    return None
+
+
+def ready_inventory(address):
+    return INVENTORY.replace(
         "fresh-w1: {kubelab_node_ip: 192.0.2.11}",
-        f"ready-w1: {{kubelab_node_ip: 192.0.2.11, preflight_python_interpreter: {sys.executable}}}")
-    proc = run_check(tmp_path, inventory, ["preflight"])
+        f"ready-w1: {{kubelab_node_ip: {address}, preflight_python_interpreter: {sys.executable}}}")
+
+
+def test_check_mode_goes_on_for_a_node_with_its_python(tmp_path):
+    address = local_address()
+    if address is None:
+        pytest.skip("this machine has no global IPv4 address for the ready node")
+    proc = run_check(tmp_path, ready_inventory(address), ["preflight"])
     out = proc.stdout
     assert proc.returncode == 0, out[-6000:] + proc.stderr[-3000:]
     joined = " ".join(out.split())
     assert "fresh-cp: would install kubelab-test-python" in joined
     assert "ready-w1: would install" not in joined
+    # the summary: the fresh node waits for its Python, it did not fail
+    assert ("preflight: 1 of 2 node(s) ready; 1 node(s) need their Python first (check mode cannot look further "
+            "there): fresh-cp\"") in joined, joined[-3000:]
+    assert "failed or unreachable" not in joined
     # the ready node gathered its facts and published them; the fresh one did not
     publish = out[out.index("TASK [Publish the node facts for the next stages]"):]
     publish = publish[:publish.index("TASK [", 10)] if "TASK [" in publish[10:] else publish
     assert "ready-w1" in publish and "fresh-cp" not in publish
     assert "ready-w1 (kernel " in joined and "kubeadm --ignore-preflight-errors=" in joined
+
+
+def test_a_node_address_the_node_does_not_have_is_refused_after_facts(tmp_path):
+    # 192.0.2.11 is no address of this machine: kubeadm init/join would time
+    # out there (etcd cannot bind it, the kubelet refuses it as its node IP)
+    address = local_address()
+    if address is None:
+        pytest.skip("this machine has no global IPv4 address")
+    proc = run_check(tmp_path, ready_inventory("192.0.2.11"), ["preflight"])
+    out = proc.stdout
+    assert proc.returncode != 0, out[-6000:]
+    joined = " ".join(out.split())
+    assert "TASK [preflight : Validate the node addresses in use]" in out
+    assert "host ready-w1: kubelab_node_ip 192.0.2.11 is not an address of this host (its addresses: " in joined
+    assert f"{address}" in joined[joined.index("host ready-w1: kubelab_node_ip"):]
+    # the fresh node has no facts yet (check mode ended it): not checked, not named
+    assert "host fresh-cp: kubelab_node_ip" not in joined
