@@ -122,6 +122,20 @@ def test_ruleset_port_name_must_match():
 
 
 @pytest.mark.unit
+def test_ruleset_kubernetes_service_to_apiserver():
+    sys.path.insert(0, str(STANDINS))
+    from controllers.logic import kubernetes_endpoints  # noqa: PLC0415
+
+    _eps, endpoint_slice = kubernetes_endpoints("198.18.0.10", 6443)
+    svc = {"metadata": {"name": "kubernetes", "namespace": "default"},
+           "spec": {"type": "ClusterIP", "clusterIP": "10.96.0.1",
+                    "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}]}}
+    text = kp.render_ruleset([svc], [endpoint_slice])
+    assert f"10.96.0.1 . tcp . 443 : goto service-{kp.hash_and_truncate('default/kubernetes/tcp/https')}" in text
+    assert "meta l4proto tcp dnat to 198.18.0.10:6443" in text
+
+
+@pytest.mark.unit
 def test_ruleset_is_deterministic():
     services = [_svc("b", "ClusterIP", "10.96.0.21", 80), _svc("a", "LoadBalancer", "10.96.0.20", 80, 30001)]
     slices = [_slice("a", [("10.244.1.11", READY), ("10.244.1.10", READY)]), _slice("b", [("10.244.1.12", READY)])]

@@ -463,3 +463,23 @@ def test_cli_loop_mode_reconciles_until_sigterm(kube_api):  # noqa: F811
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "controllers: running" in out
+
+
+def test_apiserver_endpoint_reconciler(kube_api):  # noqa: F811
+    client = Client(kube_api.kubeconfig)
+    ctl = Controllers(client, log=lambda line: None, apiserver_endpoint=("198.18.0.10", 6443))
+    ctl.settle()
+    eps = client.get("endpoints", "default", "kubernetes")
+    assert eps["subsets"] == [{"addresses": [{"ip": "198.18.0.10"}],
+                               "ports": [{"name": "https", "port": 6443, "protocol": "TCP"}]}]
+    sl = client.get("endpointslices", "default", "kubernetes")
+    assert sl["metadata"]["labels"] == {logic.SERVICE_NAME_LABEL: "kubernetes"}
+    assert sl["endpoints"] == [{"addresses": ["198.18.0.10"], "conditions": {"ready": True}}]
+    assert ctl.reconcile_once() == []  # idempotent
+    # without the option nothing touches them (the Service has no selector)
+    assert Controllers(client, log=lambda line: None).settle() == []
+    assert client.get("endpoints", "default", "kubernetes") is not None
+    bad = subprocess.run([sys.executable, "-m", "controllers", "--kubeconfig", kube_api.kubeconfig, "--once",
+                          "--apiserver-endpoint", "nohost"], capture_output=True, text=True, timeout=60,
+                         cwd=STANDINS, check=False)
+    assert bad.returncode == 2 and "expected IPv4:PORT" in bad.stderr

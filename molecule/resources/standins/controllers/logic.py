@@ -672,3 +672,23 @@ def slice_bodies(service: dict[str, Any], pods: list[dict[str, Any]]) -> list[di
     if not out:
         out.append({**copy.deepcopy(base), "endpoints": []})
     return out
+
+
+def kubernetes_endpoints(ip: str, port: int) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The ``default/kubernetes`` Endpoints and EndpointSlice of kube-apiserver's endpoint reconciler.
+
+    pkg/controlplane/reconcilers/lease.go (one address per API server, port
+    name "https") and endpointsadapter.go endpointSliceFromEndpoints (same
+    name, label kubernetes.io/service-name, IPv4, ready endpoints).
+    """
+    port_spec = {"name": "https", "port": int(port), "protocol": "TCP"}
+    endpoints = {"apiVersion": "v1", "kind": "Endpoints",
+                 "metadata": {"name": "kubernetes", "namespace": "default"},
+                 "subsets": [{"addresses": [{"ip": ip}], "ports": [port_spec]}]}
+    endpoint_slice = {"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                      "metadata": {"name": "kubernetes", "namespace": "default",
+                                   "labels": {SERVICE_NAME_LABEL: "kubernetes"}},
+                      "addressType": "IPv4",
+                      "endpoints": [{"addresses": [ip], "conditions": {"ready": True}}],
+                      "ports": [dict(port_spec)]}
+    return endpoints, endpoint_slice

@@ -20,10 +20,12 @@ from .logic import meta
 
 
 class Controllers:
-    def __init__(self, client: Client, clock: Callable[[], datetime.datetime] = logic.now, log=print):
+    def __init__(self, client: Client, clock: Callable[[], datetime.datetime] = logic.now, log=print,
+                 apiserver_endpoint: tuple[str, int] | None = None):
         self.client = client
         self.clock = clock
         self.log = log
+        self.apiserver_endpoint = apiserver_endpoint
         self.actions: list[str] = []
 
     def _act(self, text: str) -> None:
@@ -34,8 +36,11 @@ class Controllers:
     def reconcile_once(self) -> list[str]:
         """One pass over every controller; returns what it changed."""
         self.actions = []
-        for step in (self.garbage_collect, self.sync_deployments, self.sync_replicasets, self.schedule,
-                     self.sync_endpoints):
+        steps = [self.garbage_collect, self.sync_deployments, self.sync_replicasets, self.schedule,
+                 self.sync_endpoints]
+        if self.apiserver_endpoint:
+            steps.append(self.sync_kubernetes_endpoints)
+        for step in steps:
             try:
                 step()
             except ApiError as exc:
@@ -337,6 +342,33 @@ class Controllers:
                 self._act(f"endpoints: updated {ns}/{name} {_addresses(want)}")
             self._sync_slices(svc, pods, [s for s in slices if meta(s)["namespace"] == ns and
                                           (meta(s).get("labels") or {}).get(logic.SERVICE_NAME_LABEL) == name])
+
+    # ---- the API server's own endpoint reconciler (pkg/controlplane/reconcilers) ----
+    def sync_kubernetes_endpoints(self) -> None:
+        """Endpoints and EndpointSlice ``default/kubernetes`` -> the API server's address.
+
+        What kube-apiserver's lease endpoint reconciler writes through
+        endpointsadapter.go (the emulator does not do it itself).
+        """
+        ip, port = self.apiserver_endpoint
+        want_eps, want_slice = logic.kubernetes_endpoints(ip, port)
+        have = self.client.get("endpoints", "default", "kubernetes")
+        if have is None:
+            self.client.create("endpoints", "default", want_eps)
+            self._act(f"apiserver endpoints: created default/kubernetes {ip}:{port}")
+        elif have.get("subsets") != want_eps["subsets"]:
+            self.client.replace("endpoints", "default", "kubernetes", {**have, "subsets": want_eps["subsets"]})
+            self._act(f"apiserver endpoints: updated default/kubernetes {ip}:{port}")
+        have = self.client.get("endpointslices", "default", "kubernetes")
+        if have is None:
+            self.client.create("endpointslices", "default", want_slice)
+            self._act(f"apiserver endpoints: created endpointslice default/kubernetes {ip}:{port}")
+        elif (have.get("endpoints"), have.get("ports"), meta(have).get("labels")) != \
+                (want_slice["endpoints"], want_slice["ports"], want_slice["metadata"]["labels"]):
+            body = {**have, "endpoints": want_slice["endpoints"], "ports": want_slice["ports"],
+                    "metadata": {**meta(have), "labels": want_slice["metadata"]["labels"]}}
+            self.client.replace("endpointslices", "default", "kubernetes", body)
+            self._act(f"apiserver endpoints: updated endpointslice default/kubernetes {ip}:{port}")
 
     def _sync_slices(self, svc, pods, have) -> None:
         ns, name = meta(svc)["namespace"], meta(svc)["name"]
