@@ -8,12 +8,16 @@ What it builds:
 * a kapi emulator (tests/fixtures_kapi.py) holding the write-up's objects:
   namespace ``test``, nginx x2 and busybox (Pods and Deployments marked
   ready by patching their status: kapi has no controllers), the three
-  Services with ``externalIPs`` 127.0.0.1 and 127.0.0.2, EndpointSlices,
-  two Nodes at 127.0.0.1 and 127.0.0.2, and ``kube-dns``;
+  Services, EndpointSlices, two Nodes at 127.0.0.1 and 127.0.0.2, and
+  ``kube-dns``. The Services have no ``externalIPs``: the API server refuses
+  loopback ones (ValidateNonSpecialIP), and any other address would take
+  the checks' traffic off this machine. So the HTTP checks here are the
+  node x nodePort ones, and ``nginx-svc`` (ClusterIP) has nothing to reach
+  it from outside (its spread check is "not run"); the externalIP path is
+  covered by the namespace data plane (tests/integration/test_dataplane*.py);
 * a loopback "nginx" (a Python HTTP server answering the welcome page) on
-  every externalIP x Service port and node address x nodePort, so the HTTP
-  checks pass for real. The Service ports are free high ports (the
-  write-up's 80/8080/8081 would need root and could be taken);
+  every node address x nodePort, so those checks pass for real. The Service
+  ports are free high ports;
 * an inventory of three local-connection hosts (cp1 in control_plane, w1 and
   w2 in workers): the node play runs for real on this machine, where there
   is no crio (its checks fail, as on a node without crio).
@@ -55,6 +59,11 @@ def _free_port(address: str, low: int = 20000, high: int = 29999, rng: random.Ra
     raise RuntimeError(f"no free port in {low}-{high} on {address}")
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the checks open up to 16 connections at once; the default backlog is 5
+
+
 class LoopbackNginx:
     """One HTTP server per (address, port), answering nginx's welcome page."""
 
@@ -80,8 +89,7 @@ class LoopbackNginx:
             def log_message(self, *args):
                 pass
 
-        server = ThreadingHTTPServer((address, port), Handler)
-        server.daemon_threads = True
+        server = _Server((address, port), Handler)
         threading.Thread(target=server.serve_forever, daemon=True).start()
         self.servers.append(server)
 
@@ -136,12 +144,11 @@ def build_lab(api, nginx: LoopbackNginx, rng: random.Random | None = None, nginx
             port["nodePort"] = _free_port(ADDRESSES[0], 30000, 32767, rng=rng)
         ports[name] = port
         for address in ADDRESSES:
-            nginx.serve(address, port["port"])
             if "nodePort" in port:
                 nginx.serve(address, port["nodePort"])
         core.create_namespaced_service("test", {
             "apiVersion": "v1", "kind": "Service", "metadata": {"name": name, "namespace": "test"},
-            "spec": {"type": stype, "selector": {"app": "nginx"}, "externalIPs": list(ADDRESSES), "ports": [port]}})
+            "spec": {"type": stype, "selector": {"app": "nginx"}, "ports": [port]}})
         disc.create_namespaced_endpoint_slice("test", {
             "apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice", "addressType": "IPv4",
             "metadata": {"name": name + "-x1", "namespace": "test", "labels": {"kubernetes.io/service-name": name}},
