@@ -402,3 +402,18 @@ def test_loop_mode_follows_endpoint_changes(kube_api, plane):  # noqa: F811
         out, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "programmed table ip kube-proxy" in out
+
+
+@pytest.mark.root
+@pytest.mark.netns
+def test_nodeport_addresses_primary_versus_all(kube_api, plane):  # noqa: F811
+    _api_objects(kube_api)
+    # the node's second address (its uplink, 192.0.2.1), asked from the uplink side
+    assert _proxy(kube_api, plane).returncode == 0
+    assert plane.get("up", "192.0.2.1", 31511) == "ConnectionRefusedError"  # primary only: no DNAT there
+    assert set(_spread(plane, "client", NODE_IP, 31511, 12)) == {"p1", "p2"}
+    proc = _proxy(kube_api, plane, "--nodeport-addresses", "0.0.0.0/0")
+    assert proc.returncode == 0, proc.stderr
+    assert "fib daddr type local" in plane.table() and "nodeport-ips" not in plane.table()
+    assert set(_spread(plane, "up", "192.0.2.1", 31511, 16)) == {"p1", "p2"}
+    assert set(_spread(plane, "client", NODE_IP, 31511, 16)) == {"p1", "p2"}
