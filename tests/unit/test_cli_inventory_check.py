@@ -102,6 +102,31 @@ def test_every_host_s_own_variables_are_checked(tmp_path):
     ]
 
 
+def test_the_python_overrides_network_limits_and_join_arguments_are_checked(tmp_path):
+    # the same rules as preflight's first play: the per-host interpreter, the
+    # per-OS candidates (a misspelt key), kubeadm's pod network limit, --config
+    inv = make_inventory(tmp_path, files={
+        "host_vars/w1.yml": "preflight_python_interpreter: python3\n",
+        "group_vars/all.yml": "preflight_python_by_os:\n  RedHat-8: {candidate: [/opt/py/bin/python3], package: py3}\n"
+                              "kubelab_pod_network_cidr: 10.244.0.0/25\n",
+        "group_vars/workers.yml": "workers_join_extra_args: [--config=/etc/kubeadm/join.yaml]\n",
+    })
+    code, out, _err = check(inv)
+    assert code == 1
+    assert problems_of(out) == [
+        "variable kubelab_pod_network_cidr: '10.244.0.0/25' is smaller than one node's pod range: the controller "
+        "manager gives every node a /24 and kubeadm refuses it (\"the size of pod subnet with mask 25 is smaller than "
+        "the size of node subnet with mask 24\"); use /24 or larger, for example /16",
+        "variable preflight_python_by_os: [RedHat-8] unknown key 'candidate' (value ['/opt/py/bin/python3']); did you "
+        "mean candidates?",
+        "host w1: variable preflight_python_interpreter: 'python3' is not an absolute path to an interpreter (for "
+        "example /usr/bin/python3.11), or empty to let preflight choose from the node's OS",
+        "host w1, w2: variable workers_join_extra_args: '--config=/etc/kubeadm/join.yaml': kubelab joins with flags "
+        "(--token, --discovery-token-ca-cert-hash, --cri-socket) and kubeadm refuses --config with them (\"can not "
+        "mix '--config' with arguments [cri-socket discovery-token-ca-cert-hash token]\"); remove --config",
+    ]
+
+
 def test_the_lab_inventory_is_valid():
     code, out, _err = check(ROOT / "inventory" / "lab" / "hosts.yml")
     assert code == 0, out
