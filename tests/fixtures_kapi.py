@@ -42,8 +42,12 @@ def kubectl_binary() -> str | None:
 class KubeApi:
     """A running emulator: ``url``, ``kubeconfig`` (path) and ``client()``."""
 
-    def __init__(self, workdir: Path, tls: bool = False, state_file: Path | None = None):
+    def __init__(self, workdir: Path, tls: bool = False, state_file: Path | None = None,
+                 allow_special_external_ips: bool = False):
         self.workdir = workdir
+        # kapi --allow-special-external-ips (README "Validation"): only for tests
+        # that must serve externalIPs on loopback
+        self.allow_special_external_ips = allow_special_external_ips
         self.tls = tls
         self.state_file = state_file
         self.ca_file: Path | None = None
@@ -59,6 +63,8 @@ class KubeApi:
             cmd += ["--tls-cert", str(cert), "--tls-key", str(key)]
         if self.state_file:
             cmd += ["--state-file", str(self.state_file)]
+        if self.allow_special_external_ips:
+            cmd.append("--allow-special-external-ips")
         env = dict(os.environ, PYTHONPATH=str(STANDINS))
         log = open(self.log, "w", encoding="utf-8")  # noqa: SIM115 - lives with the process
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=self.workdir)

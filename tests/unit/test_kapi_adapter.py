@@ -95,9 +95,9 @@ def test_label_selectors(selector, labels, expected):
 
 
 # --------------------------------------------------------------- REST, in-process
-def run(coro_fn, state_file=None):
+def run(coro_fn, state_file=None, **options):
     async def main():
-        server = KapiServer(state_file=state_file)
+        server = KapiServer(state_file=state_file, **options)
         async with TestClient(TestServer(server.app())) as client:
             return await coro_fn(client, server)
 
@@ -444,6 +444,17 @@ def test_ordinary_external_ips_are_accepted():
         await _json(await c.post("/api/v1/namespaces/default/services", json=svc), 201)
 
     run(scenario)
+
+
+def test_the_test_only_switch_accepts_loopback_external_ips_but_still_checks_syntax():
+    async def scenario(c, _):
+        await _json(await c.post("/api/v1/namespaces/default/services",
+                                 json=_svc("lo", externalIPs=["127.0.0.1", "127.0.0.2"])), 201)
+        message, _ = await _invalid(await c.post("/api/v1/namespaces/default/services",
+                                                 json=_svc("bad", externalIPs=["x"])), "Service", "bad")
+        assert "must be a valid IP address" in message
+
+    run(scenario, allow_special_external_ips=True)
 
 
 def test_cluster_ip_may_not_change_once_set():

@@ -22,13 +22,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-file", help="JSON file that keeps the objects across restarts")
     parser.add_argument("--service-cluster-ip-range", default="10.96.0.0/12")
     parser.add_argument("--service-node-port-range", default="30000-32767")
+    parser.add_argument("--allow-special-external-ips", action="store_true",
+                        help="tests only: accept loopback/link-local/unspecified Service externalIPs "
+                             "(kube-apiserver refuses them; see README.md)")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
     host, _, port = args.listen.rpartition(":")
     low, _, high = args.service_node_port_range.partition("-")
     server = KapiServer(state_file=args.state_file, service_cidr=args.service_cluster_ip_range,
-                        node_port_range=(int(low), int(high)))
+                        node_port_range=(int(low), int(high)),
+                        allow_special_external_ips=args.allow_special_external_ips)
     ssl_ctx = None
     if args.tls_cert:
         ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

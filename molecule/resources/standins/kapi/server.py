@@ -152,7 +152,7 @@ class KapiServer:
     """The adapter: an aiohttp handler in front of a kmock emulator."""
 
     def __init__(self, state_file: str | None = None, service_cidr: str = "10.96.0.0/12",
-                 node_port_range: tuple[int, int] = (30000, 32767)):
+                 node_port_range: tuple[int, int] = (30000, 32767), allow_special_external_ips: bool = False):
         self.emulator = kmock.KubernetesEmulator()
         with warnings.catch_warnings():  # kmock 0.8 uses a deprecated importlib.resources call
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -164,6 +164,8 @@ class KapiServer:
         self.state_file = state_file
         self.service_net = ipaddress.ip_network(service_cidr)
         self.node_ports = node_port_range
+        # Tests only (README "Validation"): accept special externalIPs.
+        self.allow_special_external_ips = allow_special_external_ips
         self.rv = 0
         # (group, plural) -> {(namespace or "", name): object}
         self.objects: dict[tuple[str, str], dict[tuple[str, str], dict[str, Any]]] = {}
@@ -496,7 +498,8 @@ class KapiServer:
         errors = list(errors)
         old_spec = (old or {}).get("spec") if old is not None else None
         if res.store_key == ("", "services"):
-            errors = validate.service(obj.get("spec") or {}, old_spec, errors)
+            errors = validate.service(obj.get("spec") or {}, old_spec, errors,
+                                      special_ips=not self.allow_special_external_ips)
         elif res.store_key in validate.SELECTOR_KINDS and res.version == "v1":
             errors += validate.workload(res.plural, obj.get("spec") or {}, old_spec)
         if errors:

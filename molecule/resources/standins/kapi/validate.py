@@ -115,7 +115,7 @@ def non_special_ip(text: str, field: str) -> list[FieldError]:
 
 # ----------------------------------------------------------------- Services
 def service(spec: dict[str, Any], old_spec: dict[str, Any] | None,
-            forbidden: list[FieldError]) -> list[FieldError]:
+            forbidden: list[FieldError], special_ips: bool = True) -> list[FieldError]:
     """ValidateService / ValidateServiceUpdate rules the emulator applies.
 
     forbidden: the nodePort errors the defaulting found (a nodePort the
@@ -155,7 +155,7 @@ def service(spec: dict[str, Any], old_spec: dict[str, Any] | None,
         if _ip(str(text)) is None:
             errs.append(FieldError(INVALID, f"spec.externalIPs[{i}]", str(text),
                                    "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
-        else:
+        elif special_ips:
             errs.extend(non_special_ip(str(text), f"spec.externalIPs[{i}]"))
     if old_spec is not None:
         errs.extend(cluster_ip_update(spec, old_spec))
