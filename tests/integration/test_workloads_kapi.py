@@ -492,3 +492,51 @@ def test_denied_external_ips_are_explained(kube_api, tmp_path):
         assert rc == 0, failures(data)
     finally:
         proxy.stop()
+
+
+# ---- what the API server refuses (kapi README "Validation") ----------------
+
+def explanation(data):
+    msgs = [m for m in failures(data) if "Explain why the cluster refused" in m]
+    assert len(msgs) == 1, failures(data)
+    return msgs[0]
+
+
+def test_a_changed_selector_is_refused_and_the_message_says_recreate(kube_api, tmp_path):
+    rc, _, data = play(tmp_path, kube_api.kubeconfig)
+    assert rc == 0, failures(data)
+    rc, _, data = play(tmp_path, kube_api.kubeconfig, workloads_nginx_labels={"app": "web"})
+    assert rc != 0
+    msg = explanation(data)
+    assert "The cluster refused Deployment test/nginx: the API server found it invalid (reason Invalid, HTTP 422): " \
+           'spec.selector: Invalid value: {"matchLabels":{"app":"web"}}: field is immutable.' in msg
+    assert "must be recreated" in msg and "kubectl -n test delete deployment nginx" in msg
+    assert "workloads_nginx_labels" in msg
+    # nothing was deleted or changed: the role does not recreate on its own
+    nginx = apps(kube_api).read_namespaced_deployment("nginx", "test")
+    assert nginx.spec.selector.match_labels == {"app": "nginx"}
+
+
+def test_a_node_port_another_service_holds_is_refused_by_name(kube_api, tmp_path):
+    core(kube_api).create_namespaced_service("default", {
+        "apiVersion": "v1", "kind": "Service", "metadata": {"name": "holder"},
+        "spec": {"type": "NodePort", "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}})
+    try:
+        services = [{"name": "nginx-svc-np", "type": "NodePort", "port": 8081, "target_port": 80,
+                     "port_name": "http", "node_port": 30080}]
+        rc, _, data = play(tmp_path, kube_api.kubeconfig, workloads_services=services)
+        assert rc != 0
+        msg = explanation(data)
+        assert "The cluster refused Service test/nginx-svc-np" in msg
+        assert "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated" in msg
+        assert "node_port" in msg
+    finally:
+        core(kube_api).delete_namespaced_service("holder", "default")
+
+
+def test_a_loopback_external_ip_is_refused_before_any_api_call(kube_api, tmp_path):
+    rc, _, data = play(tmp_path, kube_api.kubeconfig, workloads_external_ips=["127.0.0.1"])
+    assert rc != 0
+    msgs = failures(data)
+    assert any("workloads_external_ips[0] is 127.0.0.1" in m and "loopback" in m for m in msgs), msgs
+    assert "test" not in [ns.metadata.name for ns in core(kube_api).list_namespace().items]

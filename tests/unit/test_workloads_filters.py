@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 from pathlib import Path
 
 import pytest
@@ -146,3 +147,96 @@ class TestApplyError:
         assert filters.apply_error({"failed": True, "msg": "forbidden: User cannot create services"}) == ""
         assert filters.apply_error({"failed": False, "msg": "externalIPs denied 403"}) == ""
         assert filters.apply_error({"failed": True, "msg": "externalIPs: 10.1.1.1 bad", "status": 500}) == ""
+
+
+def _k8s_failure(status):
+    """A failed kubernetes.core.k8s result as the collection builds it: the
+    response body (bytes) in msg, the HTTP reason phrase in reason."""
+    return {"failed": True, "msg": "Failed to apply object: %r" % json.dumps(status).encode(),
+            "reason": "Unprocessable Entity"}
+
+
+def _invalid(kind, name, group, causes):
+    qualified = "%s.%s" % (kind, group) if group else kind
+    agg = "; ".join("%s: %s" % (c["field"], c["message"]) for c in causes)
+    return {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+            "message": '%s "%s" is invalid: %s' % (qualified, name, agg), "reason": "Invalid", "code": 422,
+            "details": {"name": name, "group": group, "kind": kind,
+                        "causes": [dict(c, reason="FieldValueInvalid") for c in causes]}}
+
+
+LABEL_VARS = {"nginx": "workloads_nginx_labels", "busybox": "workloads_busybox_labels"}
+
+
+class TestInvalidExplained:
+    def test_selector_change_names_object_field_reason_and_says_recreate(self):
+        status = _invalid("Deployment", "nginx", "apps", [{
+            "field": "spec.selector",
+            "message": 'Invalid value: {"matchLabels":{"app":"web"}}: field is immutable'}])
+        text = filters.apply_error(_k8s_failure(status), "test", LABEL_VARS)
+        assert text.startswith("The cluster refused Deployment test/nginx: the API server found it invalid "
+                               "(reason Invalid, HTTP 422): spec.selector: Invalid value: "
+                               '{"matchLabels":{"app":"web"}}: field is immutable.')
+        assert "must be recreated" in text
+        assert "kubectl -n test delete deployment nginx" in text
+        assert "workloads_nginx_labels" in text and "workloads_state=absent" in text
+        assert "externalIPs" not in text
+
+    def test_node_port_taken(self):
+        status = _invalid("Service", "nginx-svc-np", "", [{
+            "field": "spec.ports[0].nodePort", "message": "Invalid value: 30080: provided port is already allocated"}])
+        text = filters.apply_error(_k8s_failure(status), "test", LABEL_VARS)
+        assert text.startswith("The cluster refused Service test/nginx-svc-np: the API server found it invalid "
+                               "(reason Invalid, HTTP 422): spec.ports[0].nodePort: Invalid value: 30080: "
+                               "provided port is already allocated.")
+        assert "node_port" in text and "workloads_services" in text
+
+    def test_node_port_out_of_the_clusters_range(self):
+        status = _invalid("Service", "nginx-svc-np", "", [{
+            "field": "spec.ports[0].nodePort",
+            "message": "Invalid value: 31000: provided port is not in the valid range. "
+                       "The range of valid ports is 30000-30999"}])
+        text = filters.apply_error(_k8s_failure(status), "test", LABEL_VARS)
+        assert "The range of valid ports is 30000-30999" in text and "workloads_node_port_range" in text
+
+    def test_refused_external_ip_is_validation_not_admission(self):
+        status = _invalid("Service", "nginx-svc", "", [{
+            "field": "spec.externalIPs[0]",
+            "message": 'Invalid value: "127.0.0.1": may not be in the loopback range (127.0.0.0/8, ::1/128)'}])
+        text = filters.apply_error(_k8s_failure(status), "test", LABEL_VARS)
+        assert text.startswith("The cluster refused Service test/nginx-svc: the API server found it invalid")
+        assert "may not be in the loopback range" in text and "kubelab_node_ip" in text
+        assert "admission" not in text
+
+    def test_other_invalid_objects_are_still_named_with_their_fields(self):
+        status = _invalid("Service", "nginx-svc", "", [{
+            "field": "spec.clusterIPs[0]", "message": 'Invalid value: ["None"]: may not change once set'}])
+        text = filters.apply_error(_k8s_failure(status), "test")
+        assert 'Service test/nginx-svc' in text and 'spec.clusterIPs[0]: Invalid value: ["None"]' in text
+        assert "kubectl -n test delete service nginx-svc" in text
+
+
+class TestSpecialExternalIPs:
+    @pytest.mark.parametrize("ip, why", [
+        ("127.0.0.1", "loopback"), ("::1", "loopback"), ("169.254.10.1", "link-local range"),
+        ("fe80::5", "link-local range"), ("224.0.0.18", "link-local multicast"), ("ff02::1", "link-local multicast"),
+        ("0.0.0.0", "unspecified"), ("::", "unspecified"), ("::ffff:127.0.0.1", "loopback"),
+    ])
+    def test_explicit_special_address_is_refused_with_variable_value_and_allowed(self, ip, why):
+        with pytest.raises(AnsibleFilterError) as info:
+            filters.external_ips({}, ["w1"], ["cp1"], ["192.0.2.21", ip])
+        text = str(info.value)
+        assert "workloads_external_ips[1] is %s" % ip in text
+        assert why in text and "Allowed:" in text
+
+    def test_derived_loopback_names_host_and_source(self):
+        hostvars = {"w1": {"ansible_host": "127.0.0.1"}}
+        with pytest.raises(AnsibleFilterError) as info:
+            filters.external_ips(hostvars, ["w1"], ["cp1"])
+        text = str(info.value)
+        assert "the address of workers host w1 (from ansible_host) is 127.0.0.1" in text
+        assert "loopback" in text and "kubelab_node_ip" in text
+
+    def test_other_multicast_and_ordinary_addresses_pass(self):
+        # ValidateNonSpecialIP refuses only link-local multicast
+        assert filters.external_ips({}, [], [], ["239.1.1.1", "2001:db8::1"]) == ["239.1.1.1", "2001:db8::1"]

@@ -9,14 +9,19 @@ in a canonical form (upper case, no ``CAP_`` prefix, unique, sorted, joined
 with ``,``), so that reordering or duplicating names does not change it.
 
 ``workloads_apply_error``: reads a failed kubernetes.core.k8s result and, when
-the API refused the object because of its externalIPs (admission), returns a
-plain sentence saying so and what to do; otherwise an empty string.
+the API server refused an object as invalid (422 Invalid: an immutable
+Deployment selector, a taken or out-of-range nodePort, a refused externalIP,
+...), returns a sentence naming the object, each field and the API's reason,
+and what to do; when an admission control refused the Services' externalIPs,
+says so; otherwise an empty string.
 """
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import ipaddress
+import json
 import re
 
 from ansible.errors import AnsibleFilterError
@@ -65,17 +70,53 @@ def node_address(hostvars, host):
     return None, None
 
 
-def _check_ip(value, where):
+def special_ip(ip):
+    """Why the API server refuses this address as a Service externalIP, or None.
+
+    kubernetes/kubernetes pkg/apis/core/validation/validation.go
+    ValidateNonSpecialIP, with Go's net.IP tests: unspecified, loopback,
+    link-local unicast, link-local multicast (224.0.0.0/24, ffX2::/16). An
+    IPv4-mapped IPv6 address is tested as the IPv4 address.
+    """
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_unspecified:
+        return "unspecified (0.0.0.0, ::)"
+    if ip.is_loopback:
+        return "in the loopback range (127.0.0.0/8, ::1/128)"
+    if ip.version == 4:
+        if ip in ipaddress.ip_network("169.254.0.0/16"):
+            return "in the link-local range (169.254.0.0/16, fe80::/10)"
+        if ip in ipaddress.ip_network("224.0.0.0/24"):
+            return "in the link-local multicast range (224.0.0.0/24, ff02::/10)"
+    else:
+        if ip in ipaddress.ip_network("fe80::/10"):
+            return "in the link-local range (169.254.0.0/16, fe80::/10)"
+        if ip.packed[0] == 0xFF and ip.packed[1] & 0x0F == 0x02:
+            return "in the link-local multicast range (224.0.0.0/24, ff02::/10)"
+    return None
+
+
+def _check_ip(value, where, fix):
     text = str(value).strip()
     try:
-        return str(ipaddress.ip_address(text))
+        ip = ipaddress.ip_address(text)
     except ValueError:
         raise AnsibleFilterError(
             "workloads: %s is %r, which is not an IP address. externalIPs must be "
-            "IPv4 or IPv6 addresses (no host names, no CIDR prefixes); set "
-            "kubelab_node_ip for that host or list the addresses in "
-            "workloads_external_ips." % (where, text)
+            "IPv4 or IPv6 addresses (no host names, no CIDR prefixes); %s."
+            % (where, text, fix)
         ) from None
+    why = special_ip(ip)
+    if why:
+        raise AnsibleFilterError(
+            "workloads: %s is %s, which the Kubernetes API refuses as a Service "
+            "externalIP: it is %s. Allowed: an IPv4 or IPv6 address that is not "
+            "loopback, link-local (unicast or multicast) or unspecified, such as the "
+            "node's LAN address; %s."
+            % (where, text, why, fix)
+        )
+    return str(ip)
 
 
 def external_ips(hostvars, workers, control_plane, explicit=None):
@@ -92,7 +133,8 @@ def external_ips(hostvars, workers, control_plane, explicit=None):
             )
         result = []
         for index, item in enumerate(explicit):
-            ip = _check_ip(item, "workloads_external_ips[%d]" % index)
+            ip = _check_ip(item, "workloads_external_ips[%d]" % index,
+                           "fix workloads_external_ips, or set it to [] for Services without externalIPs")
             if ip not in result:
                 result.append(ip)
         return result
@@ -117,7 +159,8 @@ def external_ips(hostvars, workers, control_plane, explicit=None):
                 "ansible_host. Set kubelab_node_ip for it or set "
                 "workloads_external_ips." % (group, host)
             )
-        ip = _check_ip(address, "the address of %s host %s (from %s)" % (group, host, source))
+        ip = _check_ip(address, "the address of %s host %s (from %s)" % (group, host, source),
+                       "set kubelab_node_ip for that host or list the addresses in workloads_external_ips")
         if ip not in result:
             result.append(ip)
     return result
@@ -150,24 +193,122 @@ def capability_digest(capabilities):
 _EXTERNAL_IP_MARKERS = ("externalip", "external ip", "external-ip")
 
 
-def apply_error(result):
-    """Explain an admission refusal of externalIPs, or return ''.
+def _status(result):
+    """The API's Status object in a failed kubernetes.core.k8s result, or None.
+
+    kubernetes.core puts the response body into msg ("Failed to apply object:
+    b'{...}'"); some callers pass body/error separately.
+    """
+    for key in ("body", "msg", "error"):
+        value = result.get(key)
+        if isinstance(value, dict) and value.get("kind") == "Status":
+            return value
+        if not value:
+            continue
+        text = str(value)
+        match = re.search(r"""b(['"])(\{.*\})\1""", text, re.S)
+        candidates = []
+        if match:
+            try:
+                candidates.append(ast.literal_eval("b" + match.group(1) + match.group(2) + match.group(1)).decode())
+            except (ValueError, SyntaxError, UnicodeDecodeError):
+                pass
+        brace = text.find("{")
+        if brace >= 0:
+            candidates.append(text[brace:])
+        for candidate in candidates:
+            try:
+                status, _ = json.JSONDecoder().raw_decode(candidate)
+            except ValueError:
+                continue
+            if isinstance(status, dict) and status.get("kind") == "Status":
+                return status
+    return None
+
+
+def _invalid_explanation(status, namespace, label_vars):
+    """Explain a 422 Invalid Status: object, fields, the API's reasons, what to do."""
+    details = status.get("details") or {}
+    kind = details.get("kind") or "object"
+    name = details.get("name") or "?"
+    what = "%s %s/%s" % (kind, namespace, name) if namespace else "%s %s" % (kind, name)
+    causes = details.get("causes") or []
+    fields = "; ".join("%s: %s" % (c.get("field", "?"), c.get("message", "")) for c in causes) \
+        or status.get("message", "")
+    advice = []
+    for cause in causes:
+        field, message = cause.get("field", ""), cause.get("message", "")
+        if field == "spec.selector" and "field is immutable" in message:
+            variable = (label_vars or {}).get(name)
+            advice.append(
+                "A %s's spec.selector cannot change after it is created (apps/v1): the selector "
+                "from %s differs from the one of the %s in the cluster. The %s must be recreated: "
+                "delete it (kubectl -n %s delete %s %s; its pods go with it) and run the workloads "
+                "stage again, or run it once with workloads_state=absent (deletes the whole namespace "
+                "%s), or set %s back to the labels the cluster has"
+                % (kind, variable or "the role's labels", kind, kind, namespace or "NAMESPACE",
+                   kind.lower(), name, namespace or "NAMESPACE", variable or "the labels"))
+        elif field.endswith(".nodePort") and "already allocated" in message:
+            advice.append(
+                "%s's nodePort is already used by another Service in the cluster: give the entry "
+                "%s of workloads_services a free node_port, or omit node_port to let the cluster pick one"
+                % (what, name))
+        elif field.endswith(".nodePort") and "not in the valid range" in message:
+            advice.append(
+                "the cluster's --service-node-port-range does not contain %s's node_port: set "
+                "workloads_node_port_range to the range the API names and a node_port inside it, "
+                "or omit node_port" % name)
+        elif field.startswith("spec.externalIPs"):
+            advice.append(
+                "the API server refuses that externalIP (loopback, link-local and unspecified "
+                "addresses cannot be Service externalIPs): set kubelab_node_ip of the workers to "
+                "their LAN addresses, or list usable addresses in workloads_external_ips "
+                "([] for none)")
+        elif field.startswith("spec.clusterIP") and "may not change once set" in message:
+            advice.append(
+                "a Service's clusterIP cannot change: delete the Service (kubectl -n %s delete "
+                "service %s) and run the workloads stage again" % (namespace or "NAMESPACE", name))
+    text = "The cluster refused %s: the API server found it invalid (reason %s, HTTP %s): %s." % (
+        what, status.get("reason", "Invalid"), status.get("code", 422), fields)
+    if advice:
+        text += " " + ". ".join(a[0].upper() + a[1:] for a in advice) + "."
+    return text
+
+
+def apply_error(result, namespace=None, label_vars=None):
+    """Explain why the API refused a test object, or return ''.
 
     result: a failed kubernetes.core.k8s result (msg, reason, status, error).
+    namespace: the test namespace (to name the object); label_vars: the
+    Deployment name -> the variable its selector comes from.
+
+    A 422 Invalid Status (the API server's own validation: an immutable
+    selector, a taken or out-of-range nodePort, a refused externalIP, ...)
+    is explained field by field. An admission refusal of externalIPs (the
+    DenyServiceExternalIPs plugin, a policy engine) gets its own advice.
     """
     if not isinstance(result, dict) or not result.get("failed"):
         return ""
+    status = _status(result)
+    if status and status.get("reason") == "Invalid" and (status.get("details") or {}).get("causes"):
+        causes = status["details"]["causes"]
+        validated = any(c.get("message", "").startswith(("Invalid value", "Duplicate value", "Required value"))
+                        and (not str(c.get("field", "")).startswith("spec.externalIPs")
+                             or any(m in c.get("message", "") for m in _NON_SPECIAL_MESSAGES))
+                        for c in causes)
+        if validated:
+            return _invalid_explanation(status, namespace, label_vars)
     texts = []
     for key in ("msg", "reason", "error", "body"):
         value = result.get(key)
         if value:
             texts.append(str(value))
-    status = result.get("status")
+    status_code = result.get("status")
     text = " ".join(texts)
     lowered = text.lower()
     if not any(marker in lowered for marker in _EXTERNAL_IP_MARKERS):
         return ""
-    code_seen = status in (403, 422, "403", "422") or re.search(r"\b(403|422)\b", text)
+    code_seen = status_code in (403, 422, "403", "422") or re.search(r"\b(403|422)\b", text)
     if not code_seen and "forbidden" not in lowered and "denied" not in lowered:
         return ""
     named = re.search(r'[Ss]ervices? \\*"([a-z0-9.-]+)\\*"', text)
@@ -181,6 +322,13 @@ def apply_error(result):
         "API said: %s"
         % (what, text.strip()[:500])
     )
+
+
+# What the API server's own validation says of a refused externalIP
+# (ValidateNonSpecialIP, IsValidIP); anything else about externalIPs is a
+# policy's refusal.
+_NON_SPECIAL_MESSAGES = ("may not be unspecified", "may not be in the loopback range",
+                         "may not be in the link-local", "must be a valid IP address")
 
 
 class FilterModule:
