@@ -198,7 +198,8 @@ el_setup() {
   echo "Rocky Linux release $version ($name)" >"$root/etc/rocky-release"
   ln -sf rocky-release "$root/etc/redhat-release"
   ln -sf rocky-release "$root/etc/system-release"
-  mkdir -p "$root/etc/yum.repos.d" "$root/etc/dnf/plugins" "$root/etc/rpm" "$root/var/lib/rpm"
+  # /etc/sysconfig exists on every EL system (filesystem/setup packages)
+  mkdir -p "$root/etc/yum.repos.d" "$root/etc/dnf/plugins" "$root/etc/rpm" "$root/var/lib/rpm" "$root/etc/sysconfig"
   echo '%_dbpath /var/lib/rpm' >"$root/etc/rpm/macros.dbpath"
   cp "$here/files/dnf.conf" "$root/etc/dnf/dnf.conf"
   # Debian's dnf ships a 'local' plugin EL does not have.
