@@ -160,6 +160,9 @@ class Node:
         (self.root / "run/kubelab-standin").mkdir(parents=True, exist_ok=True)
         (self.root / "run/kubelab-standin/interface-addresses").write_text(f"127.0.0.1\n{node_address(name)}\n")
         (self.root / "run/kubelab-standin/default-route-address").write_text(node_address(name) + "\n")
+        # what kubeadm init's NumCPU and Mem checks read (the stand-in's test-only inputs under its root)
+        (self.root / "run/kubelab-standin/available-cpus").write_text("2\n")
+        (self.root / "proc/meminfo").write_text("MemTotal:        4014532 kB\nMemFree:         3000000 kB\n")
         sock = socket.socket(socket.AF_UNIX)
         sock.bind(str(self.root / "var/run/crio/crio.sock"))  # crio's socket, as the nodes stage leaves it
         sock.close()
@@ -484,6 +487,30 @@ def test_second_join_is_refused(lab):
     assert "[ERROR FileAvailable--etc-kubernetes-kubelet.conf]: /etc/kubernetes/kubelet.conf already exists" in out.stderr
 
 
+def test_a_kubelet_that_never_started_leaves_a_half_joined_worker(lab):
+    """kubeadm join writes ca.crt and config.yaml, then starts the kubelet; its TLS
+    bootstrap writes kubelet.conf. A kubelet that never ran leaves no kubelet.conf,
+    and the next join is refused by FileAvailable--etc-kubernetes-pki-ca.crt."""
+    cp = lab["nodes"]["cp1"]
+    failing = cp.root.parent / "systemctl-kubelet-fails"
+    failing.write_text(f"#!/bin/sh\n[ \"$1\" = restart ] && [ \"$2\" = kubelet ] && {{ echo 'Job for kubelet.service failed' >&2; exit 1; }}\n"
+                       f"exec {cp.systemctl} \"$@\"\n")
+    failing.chmod(0o755)
+    w3 = Node(cp.root.parent, "w3", failing)
+    endpoint, token, ca = _token(cp)
+    out = _join(w3, endpoint, token, ca)
+    assert out.returncode == 1
+    assert "error execution phase kubelet-start" in out.stderr
+    assert w3.path("/etc/kubernetes/pki/ca.crt").exists() and w3.path("/var/lib/kubelet/config.yaml").exists()
+    assert not w3.path("/etc/kubernetes/kubelet.conf").exists()
+    out = _join(w3, endpoint, token, ca)
+    assert out.returncode == 1
+    assert "\t[ERROR FileAvailable--etc-kubernetes-pki-ca.crt]: /etc/kubernetes/pki/ca.crt already exists" in out.stderr
+    assert "FileAvailable--etc-kubernetes-kubelet.conf" not in out.stderr
+    assert w3.kubeadm("reset", "-f", "--cri-socket", "unix:///var/run/crio/crio.sock").returncode == 0
+    assert not w3.path("/etc/kubernetes/pki/ca.crt").exists()
+
+
 def test_kubelet_waits_for_its_files(lab, tmp_path):
     w2 = lab["nodes"]["w2"]
     out = subprocess.run([sys.executable, str(KUBELET), "--kubeconfig=/etc/kubernetes/kubelet.conf",
@@ -664,3 +691,157 @@ def test_missing_required_cgroup_controller_is_an_error(tmp_path):
     out = node.kubeadm(*join_args())
     assert out.returncode == 1
     assert sysverify_lines(out, "ERROR") == ["\t[ERROR SystemVerification]: missing required cgroups: cpuset"], out.stderr
+
+
+# ------------------------------------------------------------ more of what kubeadm refuses
+# validation.go ValidateIgnorePreflightErrors / ValidateMixedArguments, checks.go
+# NumCPUCheck / MemCheck, runtime.go DetectCRISocket (see CONTRACT.md).
+
+ALL_WITH_NAMED = ('ignore-preflight-errors: Invalid value: "all,systemverification": '
+                  "don't specify individual checks if 'all' is used")
+
+
+@pytest.mark.parametrize("how", ["flag", "config", "flag+config"])
+def test_init_refuses_all_with_a_named_check(tmp_path, how):
+    node = preflight_node(tmp_path, "cp", DEBIAN12_KERNEL, cgroup=2)
+    node.systemctl.write_text("#!/bin/sh\nexit 1\n")  # a kubeadm that let it by stops at its first systemctl
+    config = node.path("/etc/kubernetes/kubeadm-config.yaml")
+    args = ["init", "--config", "/etc/kubernetes/kubeadm-config.yaml"]
+    listed = {"flag": None, "config": ["all", "SystemVerification"], "flag+config": ["SystemVerification"]}[how]
+    if listed:
+        config.write_text(config.read_text().replace(
+            "  criSocket: unix:///var/run/crio/crio.sock\n",
+            "  criSocket: unix:///var/run/crio/crio.sock\n  ignorePreflightErrors:\n"
+            + "".join(f"    - {c}\n" for c in listed)))
+    if how == "flag":
+        args.append("--ignore-preflight-errors=all,SystemVerification")
+    elif how == "flag+config":
+        args.append("--ignore-preflight-errors=ALL")  # case-insensitive, the union of both lists
+    out = node.kubeadm(*args)
+    assert out.returncode == 1
+    assert ALL_WITH_NAMED in out.stderr, out.stderr
+    assert "[preflight] Running pre-flight checks" not in out.stdout  # refused before any check
+    assert not node.path("/etc/kubernetes/pki/ca.crt").exists()
+
+
+def test_join_refuses_all_with_a_named_check_and_accepts_all_alone(tmp_path):
+    node = preflight_node(tmp_path, "w", DEBIAN12_KERNEL, cgroup=2, ip_forward="0")
+    out = node.kubeadm(*join_args("--ignore-preflight-errors=all,SystemVerification"))
+    assert out.returncode == 1 and ALL_WITH_NAMED in out.stderr
+    env = dict(node.env(), KUBELAB_STANDIN_DISCOVERY_TIMEOUT="1")
+    out = subprocess.run([sys.executable, str(KUBEADM), *join_args("--ignore-preflight-errors=all,ALL")],
+                         capture_output=True, text=True, env=env, timeout=120, stdin=subprocess.DEVNULL)
+    assert "don't specify individual checks" not in out.stderr  # all twice is still only all
+    assert "[WARNING FileContent--proc-sys-net-ipv4-ip_forward]" in out.stdout + out.stderr
+
+
+def test_init_refuses_one_cpu_and_little_memory(tmp_path):
+    node = preflight_node(tmp_path, "small", DEBIAN12_KERNEL, cgroup=2, ip_forward="0")  # stops at preflight
+    node.path("/run/kubelab-standin/available-cpus").write_text("1\n")
+    node.path("/proc/meminfo").write_text("MemTotal:        1000000 kB\n")
+    out = node.kubeadm("init", "--config", "/etc/kubernetes/kubeadm-config.yaml")
+    assert out.returncode == 1
+    assert "\t[ERROR NumCPU]: the number of available CPUs 1 is less than the required 2" in out.stderr
+    assert "\t[ERROR Mem]: the system RAM (976 MB) is less than the minimum 1700 MB" in out.stderr
+    out = node.kubeadm("init", "--config", "/etc/kubernetes/kubeadm-config.yaml", "--ignore-preflight-errors=NumCPU,mem")
+    assert out.returncode == 1 and "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]" in out.stderr
+    assert "[ERROR NumCPU]" not in out.stderr and "[ERROR Mem]" not in out.stderr
+    assert "\t[WARNING NumCPU]: the number of available CPUs 1 is less than the required 2" in out.stdout + out.stderr
+
+
+def test_join_does_not_check_cpus_or_memory(tmp_path):
+    node = preflight_node(tmp_path, "small-worker", DEBIAN12_KERNEL, cgroup=2, ip_forward="0")
+    node.path("/run/kubelab-standin/available-cpus").write_text("1\n")
+    node.path("/proc/meminfo").write_text("MemTotal:        1000000 kB\n")
+    out = node.kubeadm(*join_args())
+    assert "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]" in out.stderr
+    assert "NumCPU" not in out.stderr and "[ERROR Mem]" not in out.stderr
+
+
+MULTIPLE_CRI = ("found multiple CRI endpoints on the host. Please define which one do you wish to use by setting "
+                "the 'criSocket' field in the kubeadm configuration file: unix:///var/run/containerd/containerd.sock, "
+                "unix:///var/run/crio/crio.sock")
+
+
+def _second_runtime(node):
+    """containerd's socket next to crio's (bound from its directory: AF_UNIX paths are short)."""
+    directory = node.path("/var/run/containerd")
+    directory.mkdir(parents=True, exist_ok=True)
+    cwd = os.getcwd()
+    os.chdir(directory)
+    try:
+        sock = socket.socket(socket.AF_UNIX)
+        sock.bind("containerd.sock")
+        sock.close()
+    finally:
+        os.chdir(cwd)
+
+
+def test_multiple_cri_sockets_need_an_explicit_socket(tmp_path):
+    node = preflight_node(tmp_path, "two-runtimes", DEBIAN12_KERNEL, cgroup=2, ip_forward="0")
+    _second_runtime(node)
+    # join without --cri-socket: DetectCRISocket refuses
+    out = node.kubeadm(*join_args())
+    assert out.returncode == 1 and MULTIPLE_CRI in out.stderr, out.stderr
+    # with it, kubeadm goes on (to the ip_forward error this node has)
+    out = node.kubeadm(*join_args("--cri-socket", "unix:///var/run/crio/crio.sock"))
+    assert MULTIPLE_CRI not in out.stderr and "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]" in out.stderr
+    # init: an InitConfiguration without criSocket is refused, one with it is not
+    config = node.path("/etc/kubernetes/kubeadm-config.yaml")
+    with_socket = config.read_text()
+    config.write_text(with_socket.replace("  criSocket: unix:///var/run/crio/crio.sock\n", ""))
+    out = node.kubeadm("init", "--config", "/etc/kubernetes/kubeadm-config.yaml")
+    assert out.returncode == 1 and MULTIPLE_CRI in out.stderr
+    config.write_text(with_socket)
+    out = node.kubeadm("init", "--config", "/etc/kubernetes/kubeadm-config.yaml")
+    assert MULTIPLE_CRI not in out.stderr and "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]" in out.stderr
+    # reset: no socket given and no cluster to ask -> refused before it deletes anything
+    node.path("/etc/kubernetes/pki").mkdir(parents=True, exist_ok=True)
+    node.path("/etc/kubernetes/pki/ca.crt").write_text("x\n")
+    out = node.kubeadm("reset", "-f")
+    assert out.returncode == 1 and MULTIPLE_CRI in out.stderr
+    assert node.path("/etc/kubernetes/pki/ca.crt").exists()
+    out = node.kubeadm("reset", "-f", "--cri-socket", "unix:///var/run/crio/crio.sock")
+    assert out.returncode == 0, out.stderr
+    assert not node.path("/etc/kubernetes/pki/ca.crt").exists()
+
+
+def test_no_known_cri_socket_falls_back_to_containerd(tmp_path):
+    node = preflight_node(tmp_path, "no-runtime", DEBIAN12_KERNEL, cgroup=2)
+    node.path("/var/run/crio/crio.sock").unlink()
+    out = node.kubeadm(*join_args())
+    assert out.returncode == 1
+    assert '[ERROR CRI]: container runtime is not running' in out.stderr
+    assert 'endpoint "unix:///var/run/containerd/containerd.sock"' in out.stderr
+
+
+def _join_config(node, extra=""):
+    path = node.path("/etc/kubernetes/join.yaml")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(
+        """\
+        apiVersion: kubeadm.k8s.io/v1beta4
+        kind: JoinConfiguration
+        discovery:
+          bootstrapToken:
+            apiServerEndpoint: 127.0.0.1:1
+            token: abcdef.0123456789abcdef
+            caCertHashes: [sha256:0000000000000000000000000000000000000000000000000000000000000000]
+        nodeRegistration:
+          criSocket: unix:///var/run/crio/crio.sock
+        """) + extra)
+    return "/etc/kubernetes/join.yaml"
+
+
+def test_join_config_cannot_be_mixed_with_discovery_or_cri_flags(tmp_path):
+    node = preflight_node(tmp_path, "mixed", DEBIAN12_KERNEL, cgroup=2, ip_forward="0")
+    config = _join_config(node)
+    out = node.kubeadm("join", "--config", config, "--token", "abcdef.0123456789abcdef",
+                       "--discovery-token-ca-cert-hash", "sha256:" + "0" * 64, "--cri-socket", "unix:///var/run/crio/crio.sock")
+    assert out.returncode == 1
+    assert "can not mix '--config' with arguments [cri-socket discovery-token-ca-cert-hash token]" in out.stderr, out.stderr
+    assert "[preflight] Running pre-flight checks" not in out.stdout
+    # the allowed ones: --node-name, --ignore-preflight-errors, skip-*
+    out = node.kubeadm("join", "--config", config, "--node-name", "mixed", "--ignore-preflight-errors=Swap")
+    assert "can not mix" not in out.stderr
+    assert "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]" in out.stderr
