@@ -16,7 +16,8 @@ description:
     the answer with what each worker reported about its kubelet kubeconfig
     (C(/etc/kubernetes/kubelet.conf)) to plan one action per worker.
   - "Actions: C(join) (new worker, or a stale NotReady Node left by an earlier life
-    of the host), C(reset_and_join) (half-joined: kubelet.conf present but no Node),
+    of the host), C(reset_and_join) (half-joined: kubelet.conf present but no Node, or no
+    kubelet.conf but the ca.crt / kubelet config.yaml an unfinished join leaves),
     C(wait) (joined, Node not Ready yet), C(none) (joined and Ready)."
   - Fails with a message naming the control plane when the API does not answer,
     and when a worker without kubelet.conf finds its Node name taken by a Ready Node.
@@ -47,6 +48,14 @@ options:
         description: Whether C(/etc/kubernetes/kubelet.conf) exists on the worker.
         type: bool
         required: true
+      leftovers:
+        description:
+          - Which of C(/etc/kubernetes/pki/ca.crt) and C(/var/lib/kubelet/config.yaml) exist on the worker.
+          - Without kubelet.conf they mean a C(kubeadm join) that did not finish (the kubelet never completed
+            its TLS bootstrap); kubeadm join refuses an existing ca.crt, so the worker is reset first.
+        type: list
+        elements: str
+        default: []
   kubeconfig:
     description: Admin kubeconfig on the control plane.
     type: path
@@ -97,6 +106,7 @@ EXAMPLES = r"""
       - host: worker1
         node_name: worker1.example.com
         kubelet_conf: false
+        leftovers: [/etc/kubernetes/pki/ca.crt]
   delegate_to: cp1
   run_once: true
   register: plan
@@ -190,6 +200,7 @@ def main():
                     host=dict(type="str", required=True),
                     node_name=dict(type="str", required=True),
                     kubelet_conf=dict(type="bool", required=True),
+                    leftovers=dict(type="list", elements="str", default=[]),
                 ),
             ),
             kubeconfig=dict(type="path", default="/etc/kubernetes/admin.conf"),

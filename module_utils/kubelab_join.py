@@ -4,7 +4,9 @@
 Pure functions, no I/O: the module ``kubelab_join_plan`` feeds them the
 output of one ``kubectl get nodes -o json`` on the control plane and, for
 every worker, whether the kubelet's kubeconfig (``/etc/kubernetes/kubelet.conf``)
-exists on that worker. The decision table (see ``plan_worker``):
+exists on that worker, and which of the files an unfinished ``kubeadm join``
+leaves behind (``/etc/kubernetes/pki/ca.crt``, ``/var/lib/kubelet/config.yaml``)
+it has. The decision table (see ``plan_worker``):
 
 =================  ======================  ==============================
 kubelet.conf       Node in the API         action
@@ -13,6 +15,11 @@ absent             absent                  join
 absent             present, not Ready      join (stale Node from an earlier
                                            life of the host; kubeadm join
                                            accepts a NotReady Node)
+absent, but join   absent or not Ready     reset_and_join (a join whose
+leftovers                                  kubelet never finished its TLS
+                                           bootstrap: kubeadm join refuses
+                                           ``[ERROR FileAvailable--etc-
+                                           kubernetes-pki-ca.crt]``)
 absent             present, Ready          error (another kubelet owns the
                                            name)
 present            present, Ready          none
@@ -43,6 +50,11 @@ ACTION_NONE = "none"
 ACTION_JOIN = "join"
 ACTION_RESET_AND_JOIN = "reset_and_join"
 ACTION_WAIT = "wait"
+
+#: files an unfinished ``kubeadm join`` leaves on a worker without kubelet.conf
+#: (kubeadm's kubelet-start phase writes them before the kubelet's TLS bootstrap
+#: writes kubelet.conf; join preflight refuses an existing ca.crt)
+JOIN_LEFTOVERS = ("/etc/kubernetes/pki/ca.crt", "/var/lib/kubelet/config.yaml")
 
 #: actions that run ``kubeadm join`` (and so need a bootstrap token)
 JOIN_ACTIONS = (ACTION_JOIN, ACTION_RESET_AND_JOIN)
@@ -85,22 +97,30 @@ def index_nodes(node_list):
     return nodes
 
 
-def plan_worker(node_name, kubelet_conf, nodes):
+def plan_worker(node_name, kubelet_conf, nodes, leftovers=()):
     """Decide what one worker needs. Returns ``(action, reason)``.
 
     ``nodes`` maps Node names to ``Ready`` / ``NotReady`` / ``Unknown``.
+    ``leftovers``: which of ``JOIN_LEFTOVERS`` exist on the worker.
     Raises JoinPlanError when the situation needs a human.
     """
     status = nodes.get(node_name)
     if not kubelet_conf:
-        if status is None:
-            return ACTION_JOIN, "no kubelet.conf and no Node %s: new worker" % node_name
         if status == "Ready":
             raise JoinPlanError(
                 "Node %s is Ready in the API but this host has no /etc/kubernetes/kubelet.conf: "
                 "another machine is registered under this name. Rename the host, or remove the "
                 "other one first (playbooks/reset.yml -e reset_node=...)." % node_name
             )
+        found = [path for path in JOIN_LEFTOVERS if path in (leftovers or ())]
+        if found:
+            return ACTION_RESET_AND_JOIN, (
+                "no kubelet.conf but %s present: a kubeadm join that did not finish (its kubelet never "
+                "completed the TLS bootstrap; kubeadm join refuses an existing ca.crt), reset then join"
+                % " and ".join(found)
+            )
+        if status is None:
+            return ACTION_JOIN, "no kubelet.conf and no Node %s: new worker" % node_name
         return ACTION_JOIN, "no kubelet.conf; Node %s is %s (stale): join again" % (node_name, status)
     if status is None:
         return ACTION_RESET_AND_JOIN, (
@@ -114,8 +134,9 @@ def plan_worker(node_name, kubelet_conf, nodes):
 def plan_join(workers, node_list=None, api_error=None, control_plane=None):
     """Plan the join of all workers.
 
-    ``workers``: list of dicts with ``host`` (inventory name), ``node_name`` and
-    ``kubelet_conf`` (bool). ``node_list``: parsed ``kubectl get nodes -o json``.
+    ``workers``: list of dicts with ``host`` (inventory name), ``node_name``,
+    ``kubelet_conf`` (bool) and optionally ``leftovers`` (paths of
+    ``JOIN_LEFTOVERS`` found on the worker). ``node_list``: parsed ``kubectl get nodes -o json``.
     ``api_error``: set when the API could not be asked; planning then fails
     with a message naming the control plane.
 
@@ -143,7 +164,7 @@ def plan_join(workers, node_list=None, api_error=None, control_plane=None):
             continue
         seen[name] = host
         try:
-            action, reason = plan_worker(name, bool(worker["kubelet_conf"]), nodes)
+            action, reason = plan_worker(name, bool(worker["kubelet_conf"]), nodes, worker.get("leftovers") or ())
         except JoinPlanError as exc:
             errors.append("%s: %s" % (host, exc))
             continue

@@ -62,6 +62,59 @@ def test_plan_worker_table(name, kubelet_conf, expected):
     assert reason
 
 
+@pytest.mark.parametrize("name", ["new", "notready", "unknown"])
+@pytest.mark.parametrize("leftovers", [["/etc/kubernetes/pki/ca.crt"], ["/var/lib/kubelet/config.yaml"],
+                                       ["/etc/kubernetes/pki/ca.crt", "/var/lib/kubelet/config.yaml"]])
+def test_unfinished_join_is_reset_first(name, leftovers):
+    """No kubelet.conf but ca.crt / config.yaml: a join whose kubelet never finished its
+    TLS bootstrap; a plain join would be refused ([ERROR FileAvailable--etc-kubernetes-pki-ca.crt])."""
+    action, reason = plan_worker(name, False, NODES, leftovers)
+    assert action == ACTION_RESET_AND_JOIN
+    assert all(path in reason for path in leftovers) and "did not finish" in reason
+
+
+def test_unfinished_join_under_a_ready_name_still_needs_a_human():
+    with pytest.raises(JoinPlanError, match="another machine"):
+        plan_worker("ready", False, NODES, ["/etc/kubernetes/pki/ca.crt"])
+
+
+def test_plan_join_passes_leftovers_through():
+    workers = [{"host": "w1", "node_name": "w1", "kubelet_conf": False, "leftovers": ["/etc/kubernetes/pki/ca.crt"]},
+               {"host": "w2", "node_name": "w2", "kubelet_conf": False}]
+    result = plan_join(workers, node_list(node("cp")))
+    assert result["plan"]["w1"]["action"] == ACTION_RESET_AND_JOIN
+    assert result["plan"]["w2"]["action"] == ACTION_JOIN
+    assert result["needs_token"] is True
+
+
+def test_role_probe_reports_the_leftovers():
+    """The workers role's own probe and set_fact, evaluated with Ansible's templating."""
+    from pathlib import Path
+
+    import yaml
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    tasks = yaml.safe_load((Path(__file__).resolve().parents[2] / "roles/workers/tasks/main.yml").read_text())
+    describe = next(t for t in tasks if t["name"].startswith("Describe this worker"))
+    probe = next(t for t in tasks if t["name"].startswith("Look for the kubelet kubeconfig"))
+    script = probe["ansible.builtin.raw"]
+    assert "/etc/kubernetes/pki/ca.crt" in script and "/var/lib/kubelet/config.yaml" in script
+    variables = {"inventory_hostname": "w1", "workers_node_name": "w1",
+                 "__workers_kubelet_conf": {"stdout_lines": ["present=/etc/kubernetes/pki/ca.crt",
+                                                             "present=/var/lib/kubelet/config.yaml", "probed"]}}
+    templar = Templar(loader=DataLoader(), variables=variables)
+    me = {k: templar.template(trust_as_template(v)) for k, v in describe["ansible.builtin.set_fact"]["__workers_self"].items()}
+    assert me["kubelet_conf"] is False
+    assert me["leftovers"] == ["/etc/kubernetes/pki/ca.crt", "/var/lib/kubelet/config.yaml"]
+    assert plan_worker("w1", me["kubelet_conf"], {}, me["leftovers"])[0] == ACTION_RESET_AND_JOIN
+    variables["__workers_kubelet_conf"] = {"stdout_lines": ["present=/etc/kubernetes/kubelet.conf",
+                                                            "present=/etc/kubernetes/pki/ca.crt", "probed"]}
+    templar = Templar(loader=DataLoader(), variables=variables)
+    me = {k: templar.template(trust_as_template(v)) for k, v in describe["ansible.builtin.set_fact"]["__workers_self"].items()}
+    assert me["kubelet_conf"] is True and me["leftovers"] == ["/etc/kubernetes/pki/ca.crt"]
+
+
 def test_plan_worker_refuses_name_taken_by_ready_node():
     with pytest.raises(JoinPlanError, match="ready.*Ready.*no /etc/kubernetes/kubelet.conf"):
         plan_worker("ready", False, NODES)
