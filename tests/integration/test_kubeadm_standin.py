@@ -845,3 +845,52 @@ def test_join_config_cannot_be_mixed_with_discovery_or_cri_flags(tmp_path):
     out = node.kubeadm("join", "--config", config, "--node-name", "mixed", "--ignore-preflight-errors=Swap")
     assert "can not mix" not in out.stderr
     assert "[ERROR FileContent--proc-sys-net-ipv4-ip_forward]" in out.stderr
+
+
+# Ports held in a network namespace of the test's own (unshare -n), so no other
+# process on this host sees them: checks.go PortOpenCheck, "Port N is in use".
+HOLD_PORTS_AND_RUN = textwrap.dedent(
+    """\
+    import socket, subprocess, sys
+    ports, argv = [int(p) for p in sys.argv[1].split(",")], sys.argv[2:]
+    held = []
+    for port in ports:
+        s = socket.socket()
+        s.bind(("0.0.0.0", port))
+        s.listen(1)
+        held.append(s)
+    out = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120)
+    sys.stdout.write(out.stdout)
+    sys.stderr.write(out.stderr)
+    sys.exit(out.returncode)
+    """
+)
+
+
+def kubeadm_with_ports_held(node, ports, *args):
+    if shutil.which("unshare") is None:
+        pytest.skip("needs unshare (util-linux)")
+    return subprocess.run(["unshare", "--net", sys.executable, "-c", HOLD_PORTS_AND_RUN, ",".join(map(str, ports)),
+                           sys.executable, str(KUBEADM), *args],
+                          capture_output=True, text=True, env=node.env(), timeout=180, stdin=subprocess.DEVNULL)
+
+
+def test_join_refuses_a_taken_kubelet_port(tmp_path):
+    node = preflight_node(tmp_path, "port", DEBIAN12_KERNEL, cgroup=2)
+    out = kubeadm_with_ports_held(node, [10250], *join_args())
+    assert out.returncode == 1
+    assert "\t[ERROR Port-10250]: Port 10250 is in use" in out.stderr, out.stderr
+
+
+def test_init_refuses_taken_control_plane_ports_and_leftover_manifests(tmp_path):
+    node = preflight_node(tmp_path, "ports", DEBIAN12_KERNEL, cgroup=2)
+    node.path("/etc/kubernetes/manifests").mkdir(parents=True, exist_ok=True)
+    node.path("/etc/kubernetes/manifests/etcd.yaml").write_text("kind: Pod\n")
+    out = kubeadm_with_ports_held(node, [10250, 10257, 10259, 2379, 2380],
+                                  "init", "--config", "/etc/kubernetes/kubeadm-config.yaml")
+    assert out.returncode == 1
+    for port in (10250, 10257, 10259, 2379, 2380):
+        assert f"\t[ERROR Port-{port}]: Port {port} is in use" in out.stderr, out.stderr
+    assert ("\t[ERROR FileAvailable--etc-kubernetes-manifests-etcd.yaml]: "
+            "/etc/kubernetes/manifests/etcd.yaml already exists") in out.stderr
+    assert "\t[ERROR DirAvailable--etc-kubernetes-manifests]: /etc/kubernetes/manifests is not empty" in out.stderr
