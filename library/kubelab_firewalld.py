@@ -112,53 +112,17 @@ interfaces_added_runtime:
   sample: [cni0, flannel.1]
 """
 
-import ipaddress
-
 from ansible.module_utils.basic import AnsibleModule
 
-# firewalld's own interface check (src/firewall/functions.py checkInterface,
-# v0.9.11: no ' ', '/', '!', '*') plus the kernel's (dev_valid_name: shorter
-# than IFNAMSIZ 16, no '/', ':' or white space, not '.' or '..').
-_BAD_IFACE_CHARS = (" ", "\t", "\n", "/", ":", "!", "*")
-
-
-def source_problem(value):
-    """None when VALUE is a network (no host bits) or an address, else what is wrong."""
-    try:
-        ipaddress.ip_network(value, strict=True)
-    except ValueError as exc:
-        return str(exc)
-    return None
-
-
-def interface_problem(value):
-    """None when VALUE is an interface name firewalld and the kernel accept, else what is wrong."""
-    if not value:
-        return "empty"
-    if len(value) > 15:
-        return "longer than 15 characters"
-    if value in (".", ".."):
-        return "not a name"
-    bad = sorted({c for c in value if c in _BAD_IFACE_CHARS})
-    if bad:
-        return "contains %s" % ", ".join(repr(c) for c in bad)
-    if "+" in value[:-1]:
-        return "'+' is allowed only at the end (a prefix match)"
-    return None
+from ansible.module_utils.kubelab_validate import firewalld_interface_tail, firewalld_source_tail
 
 
 def problems(sources, interfaces):
-    out = []
-    for value in sources:
-        why = source_problem(value)
-        if why:
-            out.append("sources: %r is not a network in CIDR form or an address (%s); allowed: an IPv4 or IPv6 network "
-                       "with no host bits set, such as 10.244.0.0/16, or one address" % (value, why))
-    for value in interfaces:
-        why = interface_problem(value)
-        if why:
-            out.append("interfaces: %r is not an interface name (%s); allowed: 1 to 15 characters without space, '/', "
-                       "':', '!' or '*', a final '+' for a prefix, such as cni0 or flannel.1" % (value, why))
+    """The invalid sources and interfaces, one text each; the same check as the
+    validator's for node_prep_firewalld_trusted_sources/_interfaces
+    (module_utils/kubelab_validate.py)."""
+    out = ["sources: %s" % t for t in (firewalld_source_tail(v) for v in sources) if t]
+    out.extend("interfaces: %s" % t for t in (firewalld_interface_tail(v) for v in interfaces) if t)
     return out
 
 

@@ -49,6 +49,7 @@ import ipaddress
 import os
 import re
 import sys
+import unicodedata
 
 from ansible.module_utils.common.validation import check_type_bool, check_type_float, check_type_int
 
@@ -178,7 +179,13 @@ _WORKERS_JOIN_OWN = {
     "node-name": "the worker's node name is workers_node_name; set that instead",
     "ignore-preflight-errors": "kubelab passes it itself when checks are to be ignored; put the checks in "
                                "workers_ignore_preflight_errors (merged with preflight's plan into one flag)",
+    "discovery-token": "kubelab discovers the cluster with --token and --discovery-token-ca-cert-hash itself",
+    "tls-bootstrap-token": "kubelab bootstraps the kubelet with the --token it creates itself",
+    "discovery-token-unsafe-skip-ca-verification": "kubelab pins the cluster CA with --discovery-token-ca-cert-hash; "
+                                                   "skipping that verification is not allowed",
 }
+# Flags whose value is a secret: never shown in a message.
+_JOIN_SECRET_FLAGS = ("token", "discovery-token", "tls-bootstrap-token")
 
 # preflight_python_by_os: the OS keys preflight looks up, most specific first
 # (module_utils/kubelab_interpreter.py os_keys: Distribution-MAJOR, Family-MAJOR,
@@ -322,19 +329,39 @@ def _valid_ip(value):
     return True
 
 
-def _special_ip(ip):
-    """Why Kubernetes refuses this address as an externalIP or endpoint, or None
-    (kubernetes/kubernetes pkg/apis/core/validation ValidateNonSpecialIP)."""
+def special_ip(ip):
+    """Why the API server refuses this address as a Service externalIP or a
+    node/endpoint address, or None.
+
+    kubernetes/kubernetes pkg/apis/core/validation/validation.go
+    ValidateNonSpecialIP, with Go's net.IP tests: unspecified, loopback,
+    link-local unicast, link-local multicast (224.0.0.0/24, ffX2::/16, Go's
+    IsLinkLocalMulticast). An IPv4-mapped IPv6 address is tested as the IPv4
+    address (Go's To4). Used by this validator and the workloads role's filter
+    (roles/workloads/filter_plugins/workloads.py), so both say the same.
+    """
+    if not isinstance(ip, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        ip = ipaddress.ip_address(str(ip).strip())
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
     if ip.is_unspecified:
-        return "unspecified"
+        return "unspecified (0.0.0.0, ::)"
     if ip.is_loopback:
         return "in the loopback range (127.0.0.0/8, ::1/128)"
-    if ip.is_link_local:
-        return "in the link-local range (169.254.0.0/16, fe80::/10)"
-    if ip.is_multicast and ((ip.version == 4 and ip in ipaddress.ip_network("224.0.0.0/24"))
-                            or (ip.version == 6 and ip in ipaddress.ip_network("ff02::/16"))):
-        return "in the link-local multicast range (224.0.0.0/24, ff02::/10)"
+    if ip.version == 4:
+        if ip in ipaddress.ip_network("169.254.0.0/16"):
+            return "in the link-local range (169.254.0.0/16, fe80::/10)"
+        if ip in ipaddress.ip_network("224.0.0.0/24"):
+            return "in the link-local multicast range (224.0.0.0/24, ff02::/10)"
+    else:
+        if ip in ipaddress.ip_network("fe80::/10"):
+            return "in the link-local range (169.254.0.0/16, fe80::/10)"
+        if ip.packed[0] == 0xFF and ip.packed[1] & 0x0F == 0x02:
+            return "in the link-local multicast range (224.0.0.0/24, ff02::/10)"
     return None
+
+
+_special_ip = special_ip
 
 
 def _as_int(value):
@@ -648,6 +675,76 @@ def _rule_node_ip(value, view):
     return []
 
 
+def _rule_kubelet_extra_args(value, view):
+    # one line of an EnvironmentFile, split at white space by the kubelet unit's $KUBELET_EXTRA_ARGS
+    tails = []
+    for arg in value:
+        text = str(arg)
+        bad = sorted(set(repr(c) for c in text if c.isspace() or unicodedata.category(c) in ("Cc", "Cf")))
+        if not text or bad:
+            tails.append("%s is not one kubelet argument (allowed: a flag like --v=2 with no white space or control "
+                         "characters%s; the kubelet unit splits KUBELET_EXTRA_ARGS at white space)"
+                         % (_show(arg), "; it has " + ", ".join(bad) if bad else ", not empty"))
+    return tails
+
+
+# firewalld's own interface check (firewalld/firewalld src/firewall/functions.py
+# checkInterface, v0.9.11: no ' ', '/', '!', '*') plus the kernel's
+# (dev_valid_name: shorter than IFNAMSIZ 16, no '/', ':' or white space, not
+# '.' or '..').
+_BAD_IFACE_CHARS = (" ", "\t", "\n", "/", ":", "!", "*")
+
+
+def _firewalld_source_why(value):
+    try:
+        ipaddress.ip_network(value, strict=True)
+    except (TypeError, ValueError) as exc:
+        return str(exc)
+    return None
+
+
+def _firewalld_interface_why(value):
+    if not isinstance(value, str) or not value:
+        return "empty" if not value else "not a string"
+    if len(value) > 15:
+        return "longer than 15 characters"
+    if value in (".", ".."):
+        return "not a name"
+    bad = sorted({c for c in value if c in _BAD_IFACE_CHARS})
+    if bad:
+        return "contains %s" % ", ".join(repr(c) for c in bad)
+    if "+" in value[:-1]:
+        return "'+' is allowed only at the end (a prefix match)"
+    return None
+
+
+def firewalld_source_tail(value):
+    """None when VALUE is a firewalld zone source (a network with no host bits
+    set, or one address), else what is wrong and what is allowed. Used by the
+    validator (node_prep_firewalld_trusted_sources) and library/kubelab_firewalld.py."""
+    why = _firewalld_source_why(value)
+    if why is None:
+        return None
+    return ("%r is not a network in CIDR form or an address (%s); allowed: an IPv4 or IPv6 network with no host bits "
+            "set, such as 10.244.0.0/16, or one address" % (value, why))
+
+
+def firewalld_interface_tail(value):
+    """None when VALUE is an interface name firewalld and the kernel accept,
+    else what is wrong and what is allowed (validator and kubelab_firewalld)."""
+    why = _firewalld_interface_why(value)
+    if why is None:
+        return None
+    return ("%r is not an interface name (%s); allowed: 1 to 15 characters without space, '/', ':', '!' or '*', a "
+            "final '+' for a prefix, such as cni0 or flannel.1" % (value, why))
+
+
+def _rule_firewalld_zone_items(tail):
+    def rule(value, view):
+        return [t for t in (tail(v) for v in value) if t]
+    return rule
+
+
 def _rule_cri_socket(value, view):
     if not _UNIX_SOCKET_RE.match(str(value)):
         return ["%s is not a CRI endpoint of the form unix:///path/to/socket" % _show(value)]
@@ -712,20 +809,21 @@ def _rule_python_by_os(value, view):
 
 
 def _flag_name(arg):
-    """'--token=x' -> 'token'; not a long flag -> None."""
+    """'--token=x' or '--token x' -> 'token'; not a long flag -> None."""
     if not isinstance(arg, str) or not arg.startswith("--") or len(arg) < 3:
         return None
-    return arg[2:].split("=", 1)[0]
+    return re.split(r"[=\s]", arg[2:], maxsplit=1)[0]
 
 
 def _shown_arg(value, index):
     """The argument as given (with the value that follows a bare flag), a
-    token's value left out."""
+    secret's value (a token) left out."""
     arg = value[index]
+    flag = _flag_name(arg)
+    if flag in _JOIN_SECRET_FLAGS:
+        return "'--%s ...'" % flag
     if "=" not in arg and index + 1 < len(value) and _flag_name(value[index + 1]) is None:
         arg = "%s %s" % (arg, value[index + 1])
-    if _flag_name(arg) == "token":
-        return "'--token ...'"
     return _show(arg, 160)
 
 
@@ -1075,6 +1173,8 @@ RULES = {
     "kubelab_cluster_dns": _rule_cluster_dns,
     "kubelab_cluster_domain": _rule_cluster_domain,
     "kubelab_node_ip": _rule_node_ip,
+    "kube_packages_kubelet_node_ip": _rule_node_ip,
+    "kube_packages_kubelet_extra_args": _rule_kubelet_extra_args,
     "kubelab_cri_socket": _rule_cri_socket,
     "crio_default_capabilities": _rule_crio_capabilities,
     "crio_capabilities_dropin": _rule_dropin,
@@ -1087,6 +1187,8 @@ RULES = {
     "preflight_gather_subset": _rule_gather_subset,
     "node_prep_selinux_mode": _rule_selinux,
     "node_prep_modules": _rule_modules,
+    "node_prep_firewalld_trusted_sources": _rule_firewalld_zone_items(firewalld_source_tail),
+    "node_prep_firewalld_trusted_interfaces": _rule_firewalld_zone_items(firewalld_interface_tail),
     "node_prep_modules_file": _rule_absolute_path,
     "node_prep_sysctls": _rule_sysctls,
     "node_prep_sysctl_file": _rule_absolute_path,
@@ -1209,10 +1311,27 @@ def _cross_problems(view, set_names, controller):
         for name, net in (("kubelab_pod_network_cidr", pod), ("kubelab_service_cidr", svc)):
             if net is not None and ip.version == net.version and ip in net:
                 out.append("variable kubelab_node_ip: %s is inside %s %s" % (node_ip, name, net))
+    out.extend(_cni_checksum_problems(view, set_names))
     out = [(text, False) for text in out]
     if controller:
         out.extend((text, True) for text in _controller_cross_problems(view, set_names, pod, svc))
     return out
+
+
+def _cni_checksum_problems(view, set_names):
+    """A changed control_plane_cni_manifest with the default checksum would
+    fail get_url's checksum test at stage 3, naming no variable."""
+    defaults = view.get("__defaults") or {}
+    url, checksum = "control_plane_cni_manifest", "control_plane_cni_manifest_checksum"
+    default_url, default_sum = defaults.get(url), defaults.get(checksum)
+    if url not in set_names or not default_sum or default_url is None:
+        return []
+    if view.get(url) == default_url or view.get(checksum) != default_sum:
+        return []
+    return ["variables control_plane_cni_manifest %s and control_plane_cni_manifest_checksum: the manifest is not the "
+            "default %s but the checksum is still the default one's (%s), so its download would fail the checksum "
+            "test; set control_plane_cni_manifest_checksum to the new manifest's 'sha256:' + its sha256sum, or to '' "
+            "to download it unchecked" % (_show(view.get(url)), default_url, default_sum)]
 
 
 def _controller_cross_problems(view, set_names, pod, svc):
@@ -1430,6 +1549,7 @@ def _view_problems(own, base, defaults, options, hosts, check_unknown, controlle
     view.update(own)
     view["__hosts"] = hosts
     view["__nodes"] = nodes
+    view["__defaults"] = defaults
     set_names = set(own) | set(base)
     out = []
     pattern = _prefix_pattern()

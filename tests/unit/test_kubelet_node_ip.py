@@ -63,11 +63,37 @@ def test_kubelet_env_file_carries_the_inventory_address(os_file, path):
     assert dropin_reads(path)  # the kubelet unit reads that file
     content = value(t, "__kube_packages_kubelet_env_content")
     line = [ln for ln in content.splitlines() if not ln.startswith("#")]
-    assert line == ["KUBELET_EXTRA_ARGS=--node-ip=192.0.2.11"]
+    assert line == ['KUBELET_EXTRA_ARGS="--node-ip=192.0.2.11"']
     t = templar(os_file, kube_packages_kubelet_extra_args=["--v=2"])
-    assert "KUBELET_EXTRA_ARGS=--node-ip=192.0.2.11 --v=2" in value(t, "__kube_packages_kubelet_env_content")
+    assert 'KUBELET_EXTRA_ARGS="--node-ip=192.0.2.11 --v=2"\n' in value(t, "__kube_packages_kubelet_env_content")
     t = templar(os_file, kube_packages_kubelet_node_ip="")
-    assert "KUBELET_EXTRA_ARGS=\n" in value(t, "__kube_packages_kubelet_env_content")
+    assert 'KUBELET_EXTRA_ARGS=""\n' in value(t, "__kube_packages_kubelet_env_content")
+
+
+def systemd_env_value(content, name):
+    """One variable of an EnvironmentFile as systemd reads a double-quoted value
+    (systemd/systemd src/basic/env-file.c parse_env_file_internal: inside double
+    quotes a backslash makes the next '"', '\\', '`' or '$' literal; a newline
+    is part of the value)."""
+    start = content.index(name + '="') + len(name) + 2
+    out, i = [], start
+    while content[i] != '"':
+        if content[i] == "\\" and content[i + 1] in '"\\`$':
+            i += 1
+        out.append(content[i])
+        i += 1
+    return out and "".join(out) or "", content[i + 1:].split("\n", 1)[0]
+
+
+@pytest.mark.parametrize("arg", ['--x=a"b', "--x=back\\slash", '--x=\\"', "--v=2"])
+def test_kubelet_env_line_is_quoted_for_systemd(arg):
+    content = value(templar("RedHat.yml", kube_packages_kubelet_extra_args=[arg]),
+                    "__kube_packages_kubelet_env_content")
+    lines = [ln for ln in content.splitlines() if not ln.startswith("#")]
+    assert len(lines) == 1 and lines[0].startswith('KUBELET_EXTRA_ARGS="') and lines[0].endswith('"')
+    got, rest = systemd_env_value(content, "KUBELET_EXTRA_ARGS")
+    assert got == "--node-ip=192.0.2.11 " + arg
+    assert rest == ""
 
 
 def test_kubelet_env_file_is_written_only_when_it_differs():

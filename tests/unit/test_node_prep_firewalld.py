@@ -58,7 +58,6 @@ def test_defaults_trust_the_inventory_pod_network_and_flannel_interfaces():
     assert value(templar(kubelab_pod_network_cidr="10.123.0.0/16"), "node_prep_firewalld_trusted_sources") == [
         "10.123.0.0/16"]
     assert value(t, "node_prep_firewalld_trusted_interfaces") == ["cni0", "flannel.1"]
-    assert value(t, "__node_prep_firewalld_problems") == []
     specs = load(ROLE / "meta" / "argument_specs.yml")["argument_specs"]["main"]["options"]
     for name in ("node_prep_firewalld_trusted_zone", "node_prep_firewalld_trusted_sources",
                  "node_prep_firewalld_trusted_interfaces"):
@@ -77,10 +76,11 @@ def test_the_converge_task_binds_them_to_the_zone():
 @pytest.mark.parametrize("var,val,ok", [
     ("node_prep_firewalld_trusted_sources", ["10.244.0.0/16", "192.0.2.7/32", "fd00:10:244::/48"], True),
     ("node_prep_firewalld_trusted_sources", [], True),
+    ("node_prep_firewalld_trusted_sources", ["10.244.0.0"], True),  # one address: firewalld and the module take it
     ("node_prep_firewalld_trusted_sources", ["10.244.1.0/16"], False),  # host bits
     ("node_prep_firewalld_trusted_sources", ["10.244.0.0/33"], False),
     ("node_prep_firewalld_trusted_sources", ["10.256.0.0/16"], False),
-    ("node_prep_firewalld_trusted_sources", ["10.244.0.0"], False),  # no prefix length
+    ("node_prep_firewalld_trusted_sources", ["fd00:10:244::1/48"], False),  # IPv6 host bits
     ("node_prep_firewalld_trusted_sources", ["pods"], False),
     ("node_prep_firewalld_trusted_interfaces", ["cni0", "flannel.1", "veth+"], True),
     ("node_prep_firewalld_trusted_interfaces", ["flannel.1-too-long"], False),
@@ -89,21 +89,26 @@ def test_the_converge_task_binds_them_to_the_zone():
     ("node_prep_firewalld_trusted_interfaces", [".."], False),
     ("node_prep_firewalld_trusted_interfaces", ["ve+th"], False),
 ])
-def test_values_are_checked_with_host_variable_value_and_what_is_allowed(var, val, ok):
-    problems = value(templar(**{var: val}), "__node_prep_firewalld_problems")
+def test_the_validator_and_the_module_check_them_alike(var, val, ok):
+    """One function (module_utils/kubelab_validate.py) for preflight's validator and kubelab_firewalld."""
+    import kubelab_firewalld
+    from ansible.module_utils.kubelab_validate import RULES
+
+    tails = RULES[var](val, {})
+    module = kubelab_firewalld.problems(*((val, []) if var.endswith("sources") else ([], val)))
     if ok:
-        assert problems == []
+        assert tails == [] and module == []
         return
-    assert len(problems) == 1
-    assert problems[0].startswith('w1: %s: "%s" is not ' % (var, val[0]))
-    assert "(allowed: " in problems[0]
+    assert len(tails) == 1
+    assert tails[0].startswith("%r is not " % val[0])
+    assert "allowed: " in tails[0]
+    assert module == ["%s: %s" % ("sources" if var.endswith("sources") else "interfaces", tails[0])]
 
 
-def test_the_check_runs_before_the_probe():
-    main = load(ROLE / "tasks" / "main.yml")
-    assert "ansible.builtin.fail" in main[0]
-    assert main[0]["when"] == "__node_prep_firewalld_problems | length > 0"
-    assert "ansible.builtin.raw" in main[1]
+def test_node_prep_keeps_no_jinja_copy_of_the_check():
+    assert "__node_prep_firewalld_problems" not in (ROLE / "vars" / "main.yml").read_text()
+    assert "__node_prep_firewalld_problems" not in (ROLE / "tasks" / "main.yml").read_text()
+    assert "ansible.builtin.raw" in load(ROLE / "tasks" / "main.yml")[0]
 
 
 FAKE_FIREWALL_CMD = """#!/bin/bash
@@ -147,7 +152,7 @@ def probe_state(tmp_path, files):
     fw.mkdir()
     for name, text in files.items():
         (fw / name).write_text(text)
-    raw = load(ROLE / "tasks" / "main.yml")[1]["ansible.builtin.raw"]
+    raw = load(ROLE / "tasks" / "main.yml")[0]["ansible.builtin.raw"]
     script = templar(node_prep_modules_file=str(tmp_path / "m.conf"),
                      node_prep_sysctl_file=str(tmp_path / "s.conf")).template(trust_as_template(raw))
     env = {"PATH": "%s:%s" % (bin_dir, os.environ["PATH"]), "FAKE_FW": str(fw)}

@@ -887,3 +887,150 @@ def test_python_by_os_keys_are_the_keys_preflight_looks_up():
                 looked_up.update(os_keys(family, major, ident))
     assert set(python_os_keys()) == looked_up
     assert {"Rocky-8", "RedHat-8", "RedHat", "CentOS-8", "RedHat-9", "Debian", "Debian-12"} <= looked_up
+
+
+# --- review findings: secrets, one list, one special-IP test, kubelet args, CNI checksum
+
+TOKEN = "abcdef.0123456789abcdef"
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--token", TOKEN], "--token"),
+    (["--token " + TOKEN], "--token"),
+    (["--token=" + TOKEN], "--token"),
+    (["--tls-bootstrap-token", TOKEN], "--tls-bootstrap-token"),
+    (["--tls-bootstrap-token=" + TOKEN], "--tls-bootstrap-token"),
+    (["--discovery-token", TOKEN], "--discovery-token"),
+    (["--discovery-token=" + TOKEN], "--discovery-token"),
+])
+def test_a_join_token_is_refused_and_never_shown(args, flag):
+    data = good()
+    data["settings"]["workers_join_extra_args"] = args
+    problems = run(data)
+    assert len(problems) == 1
+    assert problems[0].startswith("variable workers_join_extra_args: '%s ...': " % flag)
+    assert problems[0].endswith("; remove it")
+    assert TOKEN not in problems[0] and "0123456789abcdef" not in problems[0]
+
+
+def test_every_flag_kubelab_joins_with_is_refused_by_the_validator():
+    data = good()
+    data["settings"]["workers_join_extra_args"] = ["--discovery-token-unsafe-skip-ca-verification", "--v=5"]
+    assert run(data) == [
+        "variable workers_join_extra_args: '--discovery-token-unsafe-skip-ca-verification': kubelab pins the cluster "
+        "CA with --discovery-token-ca-cert-hash; skipping that verification is not allowed; remove it"]
+
+
+@pytest.mark.parametrize("address, why", [
+    ("ff12::1", "in the link-local multicast range (224.0.0.0/24, ff02::/10)"),   # ffX2::/16, Go IsLinkLocalMulticast
+    ("::ffff:127.0.0.1", "in the loopback range (127.0.0.0/8, ::1/128)"),       # IPv4-mapped: tested as IPv4
+    ("::ffff:169.254.1.1", "in the link-local range (169.254.0.0/16, fe80::/10)"),
+    ("::ffff:0.0.0.0", "unspecified (0.0.0.0, ::)"),
+])
+def test_external_ips_refused_as_the_workloads_filter_and_the_api_server_refuse_them(address, why):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("workloads_filters_for_validate",
+                                                  ROOT / "roles" / "workloads" / "filter_plugins" / "workloads.py")
+    filters = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(filters)
+    import ipaddress
+
+    assert filters.special_ip(ipaddress.ip_address(address)) == why
+    data = good()
+    data["settings"]["workloads_external_ips"] = [address]
+    problems = run(data)
+    assert len(problems) == 1 and address in problems[0] and why in problems[0], problems
+
+
+@pytest.mark.parametrize("arg, shown", [
+    ("--v=2\nKUBELET_KUBEADM_ARGS=--x", "it has '\\n'"),
+    ("--node-labels=a=b c=d", "it has ' '"),
+    ("--v=2\t", "it has '\\t'"),
+    ("--v=\x1b[31m", "it has '\\x1b'"),
+    ("", "not empty"),
+])
+def test_kubelet_extra_args_with_white_space_or_control_characters_are_refused(arg, shown):
+    data = good()
+    data["hostvars"]["w1"]["kube_packages_kubelet_extra_args"] = ["--v=2", arg]
+    problems = run(data)
+    assert len(problems) == 1, problems
+    assert problems[0].startswith("host w1: variable kube_packages_kubelet_extra_args: %s is not one kubelet "
+                                  "argument (allowed: a flag like --v=2 with no white space or control characters"
+                                  % repr(arg))
+    assert shown in problems[0]
+
+
+def test_kubelet_extra_args_without_white_space_pass():
+    data = good()
+    data["settings"]["kube_packages_kubelet_extra_args"] = ["--v=2", "--node-labels=a=b,c=d", '--x="q"\\']
+    assert run(data) == []
+
+
+@pytest.mark.parametrize("address, tail", [
+    ("192.168.251.300", "'192.168.251.300' is not an IP address"),
+    ("w1.lab", "'w1.lab' is not an IP address"),
+    ("192.168.251.11 --v=9", "'192.168.251.11 --v=9' is not an IP address"),
+])
+def test_kubelet_node_ip_must_be_an_ip_address(address, tail):
+    data = good()
+    data["hostvars"]["w1"]["kube_packages_kubelet_node_ip"] = address
+    assert run(data) == ["host w1: variable kube_packages_kubelet_node_ip: " + tail]
+
+
+def test_kubelet_node_ip_may_be_empty_or_an_address():
+    data = good()
+    data["hostvars"]["w1"]["kube_packages_kubelet_node_ip"] = "192.168.251.11"
+    data["hostvars"]["w2"]["kube_packages_kubelet_node_ip"] = ""
+    assert run(data) == []
+
+
+CNI_DEFAULT = yaml.safe_load((ROOT / "roles" / "control_plane" / "defaults" / "main.yml").read_text())
+
+
+def test_a_new_cni_manifest_with_the_default_checksum_is_refused_naming_both_variables():
+    data = good()
+    data["settings"]["control_plane_cni_manifest"] = "https://example.com/kube-flannel.yml"
+    problems = run(data)
+    assert len(problems) == 1, problems
+    text = problems[0]
+    assert text.startswith("variables control_plane_cni_manifest 'https://example.com/kube-flannel.yml' and "
+                           "control_plane_cni_manifest_checksum: the manifest is not the default ")
+    assert CNI_DEFAULT["control_plane_cni_manifest"] in text
+    assert CNI_DEFAULT["control_plane_cni_manifest_checksum"] in text
+    assert "set control_plane_cni_manifest_checksum to the new manifest's 'sha256:'" in text
+
+
+@pytest.mark.parametrize("extra", [
+    {"control_plane_cni_manifest_checksum": "sha256:" + "b" * 64},
+    {"control_plane_cni_manifest_checksum": ""},
+])
+def test_a_new_cni_manifest_with_its_own_or_no_checksum_passes(extra):
+    data = good()
+    data["settings"]["control_plane_cni_manifest"] = "https://example.com/kube-flannel.yml"
+    data["settings"].update(extra)
+    assert run(data) == []
+
+
+def test_the_default_cni_manifest_set_explicitly_passes():
+    data = good()
+    data["settings"]["control_plane_cni_manifest"] = CNI_DEFAULT["control_plane_cni_manifest"]
+    assert run(data) == []
+
+
+@pytest.mark.parametrize("name, value, ok", [
+    ("node_prep_firewalld_trusted_sources", ["10.244.0.0/16", "192.0.2.7"], True),
+    ("node_prep_firewalld_trusted_sources", ["10.244.1.0/16"], False),
+    ("node_prep_firewalld_trusted_interfaces", ["cni0", "veth+"], True),
+    ("node_prep_firewalld_trusted_interfaces", ["eth0:1"], False),
+])
+def test_the_firewalld_trusted_zone_is_checked_up_front(name, value, ok):
+    data = good()
+    data["hostvars"]["w1"][name] = value
+    problems = run(data)
+    if ok:
+        assert problems == []
+    else:
+        assert len(problems) == 1
+        assert problems[0].startswith("host w1: variable %s: %r is not " % (name, value[-1]))
+        assert "allowed: " in problems[0]

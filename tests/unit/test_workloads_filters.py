@@ -237,6 +237,18 @@ class TestSpecialExternalIPs:
         assert "the address of workers host w1 (from ansible_host) is 127.0.0.1" in text
         assert "loopback" in text and "kubelab_node_ip" in text
 
+    def test_the_filter_and_the_validator_share_one_special_ip_test(self):
+        """module_utils/kubelab_validate.py special_ip is the filter's (one function, review finding 7)."""
+        import ipaddress
+
+        from ansible.module_utils import kubelab_validate
+
+        assert filters.special_ip.__code__.co_filename == kubelab_validate.special_ip.__code__.co_filename
+        for ip in ("ff12::1", "ff32::2", "::ffff:127.0.0.1", "::ffff:224.0.0.5", "fe80::1", "0.0.0.0", "10.0.0.1",
+                   "ff05::2", "::ffff:10.1.1.1"):
+            address = ipaddress.ip_address(ip)
+            assert filters.special_ip(address) == kubelab_validate.special_ip(address), ip
+
     def test_other_multicast_and_ordinary_addresses_pass(self):
         # ValidateNonSpecialIP refuses only link-local multicast
         assert filters.external_ips({}, [], [], ["239.1.1.1", "2001:db8::1"]) == ["239.1.1.1", "2001:db8::1"]

@@ -20,9 +20,11 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import importlib.util
 import ipaddress
 import json
 import re
+from pathlib import Path
 
 from ansible.errors import AnsibleFilterError
 
@@ -70,31 +72,22 @@ def node_address(hostvars, host):
     return None, None
 
 
-def special_ip(ip):
-    """Why the API server refuses this address as a Service externalIP, or None.
+def _load_shared():
+    """module_utils/kubelab_validate.py of this project (the validator's rules):
+    a controller-side plugin cannot import a project's module_utils by name."""
+    path = Path(__file__).resolve().parents[3] / "module_utils" / "kubelab_validate.py"
+    if path.is_file():
+        spec = importlib.util.spec_from_file_location("kubelab_validate_shared", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module
+    from ansible.module_utils import kubelab_validate  # pragma: no cover
 
-    kubernetes/kubernetes pkg/apis/core/validation/validation.go
-    ValidateNonSpecialIP, with Go's net.IP tests: unspecified, loopback,
-    link-local unicast, link-local multicast (224.0.0.0/24, ffX2::/16). An
-    IPv4-mapped IPv6 address is tested as the IPv4 address.
-    """
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.is_unspecified:
-        return "unspecified (0.0.0.0, ::)"
-    if ip.is_loopback:
-        return "in the loopback range (127.0.0.0/8, ::1/128)"
-    if ip.version == 4:
-        if ip in ipaddress.ip_network("169.254.0.0/16"):
-            return "in the link-local range (169.254.0.0/16, fe80::/10)"
-        if ip in ipaddress.ip_network("224.0.0.0/24"):
-            return "in the link-local multicast range (224.0.0.0/24, ff02::/10)"
-    else:
-        if ip in ipaddress.ip_network("fe80::/10"):
-            return "in the link-local range (169.254.0.0/16, fe80::/10)"
-        if ip.packed[0] == 0xFF and ip.packed[1] & 0x0F == 0x02:
-            return "in the link-local multicast range (224.0.0.0/24, ff02::/10)"
-    return None
+    return kubelab_validate  # pragma: no cover
+
+
+# One function for the validator and this filter (ValidateNonSpecialIP).
+special_ip = _load_shared().special_ip
 
 
 def _check_ip(value, where, fix):
