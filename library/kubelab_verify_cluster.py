@@ -25,6 +25,9 @@ description:
     C(pod) ping, TCP connect and nslookup from inside the probe pod (C(pods/exec)). See those modules for what
     passes and what is retried.
   - When there is no probe pod (O(probe_selector) empty) the in-pod checks are reported as not run, with the reason.
+  - A group of checks that raises (an API error, spread settings no request count up to 2000 can meet) is
+    one failed result (C(external:*), C(spread:*) or C(pod:*)) naming the group, the namespace and the
+    error; the other groups still run and RV(results) is always returned once the workloads are ready.
   - Inspect-only (C(changed=false)).
 version_added: "0.1.0"
 author: kubelab developers
@@ -174,7 +177,7 @@ waiting:
   elements: str
 results:
   description: The result of every check, HTTP then spread then in-pod, in the format of the single-purpose modules.
-  returned: success
+  returned: when ready
   type: list
   elements: dict
 failed_checks:
@@ -195,7 +198,7 @@ import traceback
 from ansible.module_utils.basic import AnsibleModule, missing_required_lib
 from ansible.module_utils.kubelab_checks import (
     KubeExecExecutor, KubeLogSource, PodProbe, check_http, check_spread, discover_targets, kube_api_client,
-    not_ready_message, skipped,
+    FAILED, make_result, not_ready_message, skipped,
 )
 
 try:
@@ -209,35 +212,63 @@ except ImportError:
 CHECKS = ("http", "spread", "pod")
 
 
+def check_error(group, namespace, exc):
+    """The failed result that stands for the ``group`` checks when they raised ``exc``
+    (id and stage as in the report's list of checks not run: ``external:*``, ``spread:*``, ``pod:*``)."""
+    stage = "external" if group == "http" else group
+    return make_result(
+        "%s:*" % stage, stage, "controller", "namespace %s" % namespace, "the %s checks" % group,
+        "the %s checks run to a verdict" % group,
+        "the %s checks of namespace %s could not run: %s: %s" % (group, namespace, type(exc).__name__, exc),
+        FAILED, reason="error", details={"exception": type(exc).__name__})
+
+
 def run_checks(p, targets, api_client, core_api=None, executor_factory=None, clock=time.monotonic):
-    """The checks of ``p["checks"]`` against ``targets``; returns (results, timings)."""
+    """The checks of ``p["checks"]`` against ``targets``; returns (results, timings).
+
+    Never raises: a group of checks (http, spread, pod) that raises becomes
+    one failed result ``<group>:*`` naming the group, the namespace and the
+    error, and the other groups still run.
+    """
     executor_factory = executor_factory or KubeExecExecutor
     results, timings = [], {}
-    core = core_api if core_api is not None else k8s_client.CoreV1Api(api_client)
-    if "http" in p["checks"]:
-        mark = clock()
-        results += check_http(targets, body_pattern=p["body_pattern"], timeout=p["http_timeout"],
-                              attempts=p["attempts"], delay=p["delay"], workers=p["http_workers"])
-        timings["http"] = round(clock() - mark, 3)
-    if "spread" in p["checks"]:
-        mark = clock()
-        logs = KubeLogSource(core, since_seconds=p["spread_log_since_seconds"])
-        results += check_spread(targets, logs, requests=p["spread_requests"],
-                                min_fair_fraction=p["spread_min_fair_fraction"],
-                                max_false_failure=p["spread_max_false_failure"], body_pattern=p["body_pattern"],
-                                timeout=p["http_timeout"], workers=p["spread_workers"], log_wait=p["spread_log_wait"])
-        timings["spread"] = round(clock() - mark, 3)
-    if "pod" in p["checks"]:
-        mark = clock()
+    namespace = targets.get("namespace") or p.get("namespace")
+    core = {}
+
+    def core_v1():
+        if "api" not in core:
+            core["api"] = core_api if core_api is not None else k8s_client.CoreV1Api(api_client)
+        return core["api"]
+
+    def http():
+        return check_http(targets, body_pattern=p["body_pattern"], timeout=p["http_timeout"],
+                          attempts=p["attempts"], delay=p["delay"], workers=p["http_workers"])
+
+    def spread():
+        logs = KubeLogSource(core_v1(), since_seconds=p["spread_log_since_seconds"])
+        return check_spread(targets, logs, requests=p["spread_requests"],
+                            min_fair_fraction=p["spread_min_fair_fraction"],
+                            max_false_failure=p["spread_max_false_failure"], body_pattern=p["body_pattern"],
+                            timeout=p["http_timeout"], workers=p["spread_workers"], log_wait=p["spread_log_wait"])
+
+    def pod():
         probe = targets.get("probe_pod")
         if not probe:
-            results.append(skipped("pod:*", "pod", "no probe pod: probe_selector is empty, so no pod was looked for",
-                                   "ping / TCP / DNS from the probe pod"))
-        else:
-            executor = executor_factory(core, probe["namespace"], probe["name"], probe.get("container"))
-            results += PodProbe(executor, targets, attempts=p["attempts"], delay=p["delay"], timeout=p["pod_timeout"],
-                                workers=p["pod_workers"], node_crio_capabilities=p["node_crio_capabilities"]).run()
-        timings["pod"] = round(clock() - mark, 3)
+            return [skipped("pod:*", "pod", "no probe pod: probe_selector is empty, so no pod was looked for",
+                            "ping / TCP / DNS from the probe pod")]
+        executor = executor_factory(core_v1(), probe["namespace"], probe["name"], probe.get("container"))
+        return PodProbe(executor, targets, attempts=p["attempts"], delay=p["delay"], timeout=p["pod_timeout"],
+                        workers=p["pod_workers"], node_crio_capabilities=p["node_crio_capabilities"]).run()
+
+    for group, run in (("http", http), ("spread", spread), ("pod", pod)):
+        if group not in p["checks"]:
+            continue
+        mark = clock()
+        try:
+            results += run()
+        except Exception as exc:  # any error of a group is its failed result, never a lost report
+            results.append(check_error(group, namespace, exc))
+        timings[group] = round(clock() - mark, 3)
     return results, timings
 
 
@@ -292,10 +323,7 @@ def main():
                                   p["dns_namespace"], p["dns_service"]),
             waiting=waiting, targets=targets, waited=round(waited, 3), ready=False, changed=False)
     timings = {"targets": round(time.monotonic() - start, 3)}
-    try:
-        results, more = run_checks(p, targets, api)
-    except ValueError as exc:  # no request count meets the spread budget
-        module.fail_json(msg=str(exc), targets=targets, ready=True)
+    results, more = run_checks(p, targets, api)
     timings.update(more)
     failed = [r["id"] for r in results if r["verdict"] == "fail"]
     module.exit_json(changed=False, ready=True, targets=targets, waited=round(waited, 3), results=results,

@@ -409,17 +409,48 @@ def check_http(targets, body_pattern="Welcome to nginx!", timeout=3.0, attempts=
 # ---------------------------------------------------------------------------
 # load spreading
 # ---------------------------------------------------------------------------
+SPREAD_MAX_REQUESTS = 2000
+
+
 def binomial_cdf_below(n, p, k):
-    """P[Binomial(n, p) < k], exact."""
-    return sum(math.comb(n, i) * p ** i * (1 - p) ** (n - i) for i in range(max(0, k)))
+    """P[Binomial(n, p) < k].
+
+    Summed in log space (``log pmf(i+1) = log pmf(i) + log((n-i)/(i+1)) +
+    log(p/(1-p))``): no term is an int or a float that overflows, whatever
+    ``n`` (``math.comb(2000, 1000)`` has 600 digits, more than a float holds).
+    """
+    n, k = int(n), int(k)
+    if k <= 0:
+        return 0.0
+    if k > n:
+        return 1.0
+    if p <= 0:
+        return 1.0  # every draw is 0 < k
+    if p >= 1:
+        return 0.0  # every draw is n >= k
+    log_odds = math.log(p) - math.log1p(-p)
+    term = n * math.log1p(-p)  # log P[X = 0]
+    logs = [term]
+    for i in range(k - 1):
+        term += math.log((n - i) / (i + 1)) + log_odds
+        logs.append(term)
+    top = max(logs)
+    return min(1.0, math.exp(top) * math.fsum(math.exp(t - top) for t in logs))
 
 
-def spread_plan(pods, min_fair_fraction=0.4, budget=1e-6, max_requests=2000):
+def spread_threshold(n, pods, min_fair_fraction):
+    """Fewest requests of ``n`` a pod of ``pods`` must get."""
+    return int(math.ceil(min_fair_fraction / pods * n - 1e-9))
+
+
+def spread_plan(pods, min_fair_fraction=0.4, budget=1e-6, max_requests=SPREAD_MAX_REQUESTS):
     """Smallest request count ``n`` and per-pod threshold for ``pods`` backends.
 
     Returns ``(n, threshold, false_failure_probability)``: a pod fails with
     fewer than ``threshold`` of ``n`` requests; a fair proxy causes such a
     false failure with the returned probability (union bound over pods).
+    Raises ValueError (naming the settings) when no ``n`` up to
+    ``max_requests`` meets the budget: see :func:`spread_settings_problem`.
     """
     if pods <= 1:
         # nothing to split; still enough requests to see answers that come
@@ -427,12 +458,50 @@ def spread_plan(pods, min_fair_fraction=0.4, budget=1e-6, max_requests=2000):
         n = 10
         return n, int(math.ceil(min_fair_fraction * n - 1e-9)), 0.0
     p = 1.0 / pods
-    for n in range(pods, max_requests + 1):
-        threshold = int(math.ceil(min_fair_fraction * p * n - 1e-9))
-        prob = pods * binomial_cdf_below(n, p, threshold)
+    for n in range(pods, int(max_requests) + 1):
+        threshold = spread_threshold(n, pods, min_fair_fraction)
+        prob = min(1.0, pods * binomial_cdf_below(n, p, threshold))
         if prob <= budget:
             return n, threshold, prob
-    raise ValueError("no request count up to %d meets a false-failure budget of %g" % (max_requests, budget))
+    raise ValueError(
+        "no request count up to %d meets a false-failure budget of %g with %d pods and min_fair_fraction %g: "
+        "a fair proxy would fail the spread check too often; lower the fair fraction or raise the budget"
+        % (max_requests, budget, pods, min_fair_fraction))
+
+
+def spread_settings_problem(pods, min_fair_fraction=0.4, max_false_failure=1e-6, services=1, requests=0,
+                            max_requests=SPREAD_MAX_REQUESTS):
+    """Why these spread settings cannot work, or None when they can.
+
+    The settings of the verify role: ``pods`` ready nginx backends per
+    Service, ``services`` Services checked (the run's ``max_false_failure``
+    is split evenly over them, as :func:`check_spread` does), ``requests`` (0
+    = derived by :func:`spread_plan`). Pure and quick (about a second for
+    the longest search, an impossible setting), so a validator can call it
+    before any stage.
+    """
+    if not 0 < min_fair_fraction <= 1:
+        return "min_fair_fraction %r is not in (0, 1]" % (min_fair_fraction,)
+    if not 0 < max_false_failure < 1:
+        return "max_false_failure %r is not in (0, 1)" % (max_false_failure,)
+    pods = int(pods)
+    if pods < 1:
+        return "%d pods: the spread check needs at least one ready backend" % pods
+    budget = max_false_failure / max(1, int(services))
+    if requests:
+        requests = int(requests)
+        if pods > 1 and spread_threshold(requests, pods, min_fair_fraction) > requests // pods:
+            # even a perfectly even split of `requests` leaves a pod below the threshold
+            return ("%d requests over %d pods: a perfectly even split (%d each) is below the threshold of %d "
+                    "(min_fair_fraction %g); send more requests or lower the fraction"
+                    % (requests, pods, requests // pods, spread_threshold(requests, pods, min_fair_fraction),
+                       min_fair_fraction))
+        return None
+    try:
+        spread_plan(pods, min_fair_fraction, budget, max_requests)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def check_spread(targets, log_source, requests=0, min_fair_fraction=0.4, max_false_failure=1e-6,
@@ -470,11 +539,19 @@ def check_spread(targets, log_source, requests=0, min_fair_fraction=0.4, max_fal
             results.append(make_result("spread:%s" % svc["name"], "spread", source, svc["name"], "-",
                                        "ready backend pods", "no ready backend pod", FAILED, reason="no_backends"))
             continue
-        n, threshold, prob = spread_plan(len(backends), min_fair_fraction, budget)
+        try:
+            n, threshold, prob = spread_plan(len(backends), min_fair_fraction, budget)
+        except ValueError as exc:  # settings no fair proxy can pass: say so, check the other Services
+            results.append(make_result(
+                "spread:%s" % svc["name"], "spread", source, "%s/%s" % (svc["namespace"], svc["name"]), "-",
+                "a request count that meets the false-failure budget", "not run: %s" % exc, FAILED,
+                reason="impossible_settings"))
+            continue
         if requests:
             n = int(requests)
-            threshold = int(math.ceil(min_fair_fraction / len(backends) * n - 1e-9))
-            prob = len(backends) * binomial_cdf_below(n, 1.0 / len(backends), threshold) if len(backends) > 1 else 0.0
+            threshold = spread_threshold(n, len(backends), min_fair_fraction)
+            prob = (min(1.0, len(backends) * binomial_cdf_below(n, 1.0 / len(backends), threshold))
+                    if len(backends) > 1 else 0.0)
         prefix = marker_prefix(run_id, svc["namespace"], svc["name"])
 
         def one(i, svc_targets=svc_targets, prefix=prefix):

@@ -90,3 +90,19 @@ def test_an_unreachable_node_is_said_not_checked_and_fails_the_run(tmp_path):
     page = (r["report_dir"] / "verify.html").read_text()
     assert page.count("Not checked: <b>node w3</b> &mdash; w3 was unreachable (") == 1
     assert "node:w3:" not in page.split('id="node-table"')[1].split("</table>")[0]
+
+
+def test_impossible_spread_settings_still_write_the_report(tmp_path):
+    """Review item 3: 2 pods at min_fair_fraction 0.9 overflowed a float in
+    spread_plan; the module failed with ready=True and no results, and
+    data_plane.yml read the missing results: no report at all. Now each
+    Service's spread check fails naming the settings, the other checks run."""
+    r = stage(tmp_path, verify_spread_min_fair_fraction=0.9)
+    assert r["rc"] == 2
+    by_id = r["by_id"]
+    for name in ("nginx-svc-lb", "nginx-svc-np"):
+        spread = by_id["spread:" + name]
+        assert spread["verdict"] == "fail" and spread["reason"] == "impossible_settings"
+        assert "with 2 pods and min_fair_fraction 0.9" in spread["observed"]
+    http = [x for x in by_id.values() if x["stage"] == "external"]
+    assert len(http) == 4 and all(x["verdict"] == "pass" for x in http)

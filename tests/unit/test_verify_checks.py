@@ -485,3 +485,54 @@ def test_node_checks_from_crio_config_info_and_service_facts():
     assert res["node:w2:kubelet-active"]["observed"] == "not found"
     assert res["node:w3:crio-capabilities"]["verdict"] == "fail"
     assert "crio did not answer" in res["node:w3:crio-capabilities"]["observed"]
+
+
+@pytest.mark.parametrize("pods, fraction", [(4, 0.8), (2, 0.9), (2, 1.0), (8, 0.6)])
+def test_spread_plan_never_overflows_a_float(pods, fraction):
+    """Review item 3: math.comb(n, i) * p**i overflowed a float (4 pods at
+    0.8, 2 pods at 0.9). Either a plan that meets the budget or a
+    ValueError naming the settings - never OverflowError."""
+    try:
+        n, threshold, prob = c.spread_plan(pods, fraction, 1e-6 / 3)
+    except ValueError as exc:
+        assert "%d pods and min_fair_fraction %g" % (pods, fraction) in str(exc)
+        assert c.spread_settings_problem(pods, fraction, 1e-6, services=3) == str(exc)
+    else:
+        assert prob <= 1e-6 / 3 and threshold == c.spread_threshold(n, pods, fraction)
+        assert c.spread_settings_problem(pods, fraction, 1e-6, services=3) is None
+
+
+def test_binomial_tail_for_large_n_matches_the_exact_value():
+    from fractions import Fraction
+    from math import comb
+    exact = sum(Fraction(comb(1800, i), 2 ** 1800) for i in range(700))
+    assert c.binomial_cdf_below(1800, 0.5, 700) == pytest.approx(float(exact), rel=1e-9)
+    assert c.binomial_cdf_below(1800, 0.5, 0) == 0.0 and c.binomial_cdf_below(5, 0.5, 6) == 1.0
+
+
+def test_spread_settings_problem_says_which_settings_are_feasible():
+    assert c.spread_settings_problem(2, 0.4, 1e-6, services=3) is None  # the defaults
+    assert c.spread_settings_problem(4, 0.8, 1e-6, services=3) is None  # 1940 requests, but it can be met
+    problem = c.spread_settings_problem(2, 0.9, 1e-6, services=3)
+    assert problem.startswith("no request count up to 2000 meets a false-failure budget of 3.33333e-07 with 2 pods")
+    assert "lower the fair fraction or raise the budget" in problem
+    assert "not in (0, 1]" in c.spread_settings_problem(2, 1.5, 1e-6)
+    assert "not in (0, 1)" in c.spread_settings_problem(2, 0.4, 0)
+    # a fixed request count: only a count no even split can pass is refused
+    assert c.spread_settings_problem(2, 0.9, 1e-6, requests=64) is None
+    assert "perfectly even split (1 each) is below the threshold of 2" in c.spread_settings_problem(
+        3, 1.0, 1e-6, requests=5)
+
+
+def test_check_spread_with_impossible_settings_fails_that_service_and_sends_nothing():
+    targets = {"namespace": "test", "nodes": [], "services": [
+        {"name": "web", "namespace": "test", "external_ips": ["127.0.0.1"],
+         "ports": [{"port": 9, "protocol": "TCP", "node_port": None}], "endpoints": [], "backends": ["a", "b"]}]}
+
+    class NoLogs:
+        def read(self, pod, namespace):
+            raise AssertionError("no log is read when no request is sent")
+
+    results = c.check_spread(targets, NoLogs(), min_fair_fraction=0.9, max_false_failure=1e-6)
+    assert [(r["id"], r["verdict"], r["reason"]) for r in results] == [("spread:web", "fail", "impossible_settings")]
+    assert "min_fair_fraction 0.9" in results[0]["observed"]

@@ -415,3 +415,47 @@ def test_the_verify_role_imports_the_kubernetes_client_in_one_module_run_at_most
         walk(yaml.safe_load(path.read_text()), path.name)
     assert len(heavy) <= 1, heavy
     assert not any(looped for _w, _n, looped in heavy), heavy
+
+
+def test_verify_cluster_impossible_spread_settings_are_a_failed_result_not_a_lost_report(monkeypatch, capsys):
+    """Review item 3: spread_plan's error failed the module with ready=True
+    and no results, so the role wrote no report."""
+    web = LoggingWeb()
+    try:
+        fake_api(monkeypatch, kubelab_verify_cluster, web)
+        rc, out = run(kubelab_verify_cluster, {"kubeconfig": "/k", "attempts": 1, "delay": 0, "spread_log_wait": 0.5,
+                                               "spread_min_fair_fraction": 0.9, "checks": ["http", "spread"]}, capsys)
+    finally:
+        web.close()
+    assert rc == 0 and out["ready"] is True, out
+    spread = [r for r in out["results"] if r["stage"] == "spread"]
+    assert spread and all(r["verdict"] == "fail" and r["reason"] == "impossible_settings" for r in spread)
+    assert "min_fair_fraction 0.9" in spread[0]["observed"]
+    assert any(r["stage"] == "external" and r["verdict"] == "pass" for r in out["results"])
+    assert set(out["failed_checks"]) == {r["id"] for r in spread}
+
+
+@pytest.mark.parametrize("group, function", [("http", "check_http"), ("spread", "check_spread"), ("pod", "PodProbe")])
+def test_verify_cluster_any_error_of_a_group_is_its_failed_result_naming_it(monkeypatch, capsys, group, function):
+    web = LoggingWeb()
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("the API said 500")
+
+    try:
+        fake_api(monkeypatch, kubelab_verify_cluster, web)
+        monkeypatch.setattr(kubelab_verify_cluster, function, boom)
+        rc, out = run(kubelab_verify_cluster, {"kubeconfig": "/k", "attempts": 1, "delay": 0, "spread_log_wait": 0.5,
+                                               "node_crio_capabilities": {"w1": ["CHOWN", "NET_RAW"]}}, capsys)
+    finally:
+        web.close()
+    assert rc == 0 and out["ready"] is True, out
+    stage = "external" if group == "http" else group
+    by_id = {r["id"]: r for r in out["results"]}
+    failed = by_id["%s:*" % stage]
+    assert failed["verdict"] == "fail" and failed["reason"] == "error" and failed["stage"] == stage
+    assert failed["observed"] == ("the %s checks of namespace test could not run: RuntimeError: the API said 500"
+                                  % group)
+    # the other groups still ran
+    assert {r["stage"] for r in out["results"]} == {"external", "spread", "pod"}
+    assert "%s:*" % stage in out["failed_checks"]
