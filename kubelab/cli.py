@@ -417,7 +417,10 @@ def cmd_add_worker(ctx: Context, args: argparse.Namespace) -> int:
     check_name(args.name)
     address = check_address(args.address)
     inventory = _inventory(ctx, args)
-    written = edit_add_worker(inventory, args.name, address, group=args.group)
+    # validated as an edited copy first (the checks preflight runs): a
+    # refused worker leaves the inventory as it was
+    written = edit_add_worker(inventory, args.name, address, group=args.group,
+                              check=lambda edited: inventory_check.check(ctx.root, edited))
     ctx.print(f"Added {args.name} ({address}) to group '{args.group}' in {written}.")
     if args.no_converge:
         ctx.print("Not converging (--no-converge): run 'kubelab up' to prepare and join it.")

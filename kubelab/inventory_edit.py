@@ -1,5 +1,6 @@
 """Add a worker to an inventory YAML file, keeping its comments and layout
-(ruamel.yaml round trip). Refusals change nothing."""
+(ruamel.yaml round trip). Refusals change nothing: with a ``check``, the
+edited inventory is validated as a copy before the file is written."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ import io
 import ipaddress
 import os
 import re
+import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from ruamel.yaml import YAML
@@ -94,10 +96,14 @@ def _find_group(data: dict, group: str) -> dict | None:
     return None
 
 
-def add_worker(path: Path, name: str, address: str, group: str = "workers") -> Path:
+def add_worker(path: Path, name: str, address: str, group: str = "workers",
+               check: Callable[[Path], list[str]] | None = None) -> Path:
     """Add NAME with ansible_host and kubelab_node_ip = ADDRESS under GROUP.
     Returns the file written. Raises KubelabError (file untouched) when the
-    name or address is invalid or already used."""
+    name or address is invalid or already used, or when CHECK (given the
+    inventory as Ansible is to read it: a copy holding the edit) returns
+    problems."""
+    given = path
     path = inventory_file(path)
     check_name(name)
     address = check_address(address)
@@ -140,8 +146,44 @@ def add_worker(path: Path, name: str, address: str, group: str = "workers") -> P
     hosts[name] = hostvars
     buffer = io.StringIO()
     yaml.dump(data, buffer)
-    _write_atomic(path, buffer.getvalue())
+    text = buffer.getvalue()
+    if check is not None:
+        problems = checked_copy(given, path, text, check)
+        if problems:
+            raise KubelabError(
+                f"Adding {name} ({address}) would leave the inventory with {len(problems)} "
+                f"problem{'s' if len(problems) != 1 else ''}; nothing was changed in {path}:\n"
+                + "\n".join(f"  - {p}" for p in problems)
+            )
+    _write_atomic(path, text)
     return path
+
+
+def checked_copy(given: Path, path: Path, text: str, check: Callable[[Path], list[str]]) -> list[str]:
+    """CHECK's problems with the inventory GIVEN (a file or a directory) whose
+    file PATH holds TEXT, run on a temporary copy (a directory inventory
+    whole; a file with the group_vars/ and host_vars/ beside it), so the real
+    file changes only once the edit is valid. The copy's path is reported as
+    the real one."""
+    with tempfile.TemporaryDirectory(prefix="kubelab-add-worker.") as tmp:
+        if given.is_dir():
+            target = Path(tmp) / given.name
+            shutil.copytree(given, target, symlinks=True)
+            (target / path.relative_to(given)).write_text(text, encoding="utf-8")
+        else:
+            folder = Path(tmp) / "inventory"
+            folder.mkdir()
+            for sub in ("group_vars", "host_vars"):
+                if (path.parent / sub).is_dir():
+                    shutil.copytree(path.parent / sub, folder / sub, symlinks=True)
+            target = folder / path.name
+            target.write_text(text, encoding="utf-8")
+        try:
+            problems = list(check(target))
+        except KubelabError as exc:
+            raise KubelabError(f"{str(exc).replace(str(target), str(given))} (with the new host; nothing was "
+                               f"changed)") from None
+        return [p.replace(str(target), str(given)) for p in problems]
 
 
 def _write_atomic(path: Path, text: str) -> None:

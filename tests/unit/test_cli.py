@@ -334,6 +334,24 @@ def test_add_worker_refusal_runs_nothing(tmp_path, inventory):
     assert inventory.read_bytes() == before
 
 
+@pytest.mark.parametrize("name, address, problem", [
+    ("w2", "10.244.1.5", "host w2: variable kubelab_node_ip: 10.244.1.5 is inside kubelab_pod_network_cidr "
+                         "10.244.0.0/16"),
+    ("W2", "192.0.2.12", "host W2: not a valid Kubernetes node name"),
+])
+def test_add_worker_the_validator_refuses_leaves_the_inventory_unchanged(tmp_path, inventory, name, address,
+                                                                          problem):
+    """The edited copy is validated (as preflight would) before the file is written (review finding 15)."""
+    before = inventory.read_bytes()
+    code, out, err, runner = run_cli(["add-worker", name, "--address", address, "--no-converge",
+                                      *base(tmp_path, inventory)])
+    assert code == 1 and runner.requests == []
+    assert inventory.read_bytes() == before
+    assert err.startswith(f"kubelab: error: Adding {name} ({address}) would leave the inventory with 1 problem; "
+                          f"nothing was changed in {inventory}:\n  - {problem}")
+    assert "Added" not in out
+
+
 def test_add_worker_no_converge(tmp_path, inventory):
     code, out, _err, runner = run_cli(
         ["add-worker", "w2", "--address", "192.0.2.12", "--no-converge", *base(tmp_path, inventory)])

@@ -125,3 +125,33 @@ def test_missing_group_or_file_is_refused(tmp_path):
     ini.write_text("[workers]\n")
     with pytest.raises(KubelabError, match="not a YAML file"):
         add_worker(ini, "w1", "198.51.100.7")
+
+
+def test_a_check_sees_the_edited_copy_and_a_refusal_changes_nothing(inventory):
+    """add_worker(check=...) validates the edit on a copy (with group_vars beside it) before writing."""
+    (inventory.parent / "group_vars").mkdir()
+    (inventory.parent / "group_vars" / "all.yml").write_text("kubelab_pod_network_cidr: 10.244.0.0/16\n")
+    before = inventory.read_bytes()
+    seen = []
+
+    def check(copy):
+        seen.append((copy, copy.read_text(), (copy.parent / "group_vars" / "all.yml").read_text()))
+        return [f"host w3.example.test: refused in {copy}"]
+
+    with pytest.raises(KubelabError) as info:
+        add_worker(inventory, "w3.example.test", "192.0.2.13", check=check)
+    assert inventory.read_bytes() == before
+    copy, text, group_vars = seen[0]
+    assert copy != inventory and not copy.exists()  # a temporary copy, removed afterwards
+    assert "w3.example.test:\n          ansible_host: 192.0.2.13" in text
+    assert group_vars == "kubelab_pod_network_cidr: 10.244.0.0/16\n"
+    assert str(info.value) == (f"Adding w3.example.test (192.0.2.13) would leave the inventory with 1 problem; "
+                               f"nothing was changed in {inventory}:\n  - host w3.example.test: refused in {inventory}")
+
+
+def test_a_passing_check_writes_the_edit(tmp_path):
+    (tmp_path / "hosts.yml").write_text(INVENTORY)
+    checked = []
+    written = add_worker(tmp_path, "w3", "198.51.100.7", check=lambda copy: checked.append(copy) or [])
+    assert written == tmp_path / "hosts.yml" and "w3:" in written.read_text()
+    assert checked[0].is_absolute() and checked[0] != tmp_path  # the copied inventory directory
