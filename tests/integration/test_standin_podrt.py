@@ -203,7 +203,10 @@ def test_pods_serve_ping_exec_logs_and_clean_up(lab):
     # exec: stdout, stderr, exit code; the pod's hostname and resolv.conf
     res = rt["n2"].exec("test", "busybox", ["sh", "-c", "echo out; echo err >&2; hostname; exit 3"])
     assert (res.stdout, res.stderr, res.rc) == ("out\nbusybox\n", "err\n", 3)
-    assert "nameserver 10.96.0.10" in rt["n2"].exec("test", "busybox", ["cat", "/etc/resolv.conf"]).stdout
+    assert "nameserver 10.96.0.10" in rt["n2"].exec("test", "busybox", ["/bin/cat", "/etc/resolv.conf"]).stdout
+    # the image's /bin holds busybox applets only: /bin/bash is not there even though the node has it
+    with pytest.raises(PodRuntimeError, match='exec: "/bin/bash": executable file not found'):
+        rt["n2"].exec("test", "busybox", ["/bin/bash", "-c", "true"])
     with pytest.raises(PodRuntimeError, match='exec: "nosuchprogram": executable file not found'):
         rt["n2"].exec("test", "busybox", ["nosuchprogram"])
     # a stopped pod: Failed, not ready; exec refused
@@ -243,6 +246,18 @@ def test_refusals_leave_nothing_behind(lab):
     rt["n1"].run_pod(_pod("bb", BUSYBOX, SLEEP))
     with pytest.raises(PodRuntimeError, match="already runs on this node"):
         rt["n1"].run_pod(_pod("bb", BUSYBOX, SLEEP))
+    # host-local IPAM: a full range is refused, a freed address is handed out again
+    small = PodRuntime("10.244.9.0/30", rt["n2"].state_dir / "small", node_netns=ns["n2"])
+    try:
+        assert small.run_pod(_pod("one", BUSYBOX, SLEEP))["podIP"] == "10.244.9.2"
+        with pytest.raises(PodRuntimeError, match=r"no IP addresses available in range set: 10.244.9.0/30"):
+            small.run_pod(_pod("two", BUSYBOX, SLEEP))
+        assert small.pods() == ["test_one"]
+        small.delete_pod("test", "one", grace=0)
+        assert small.run_pod(_pod("two", BUSYBOX, SLEEP))["podIP"] == "10.244.9.2"
+    finally:
+        for key in small.pods():
+            small.delete_pod(*key.split("_", 1), grace=0)
 
 
 @pytest.mark.root

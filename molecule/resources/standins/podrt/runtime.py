@@ -6,6 +6,7 @@ See CONTRACT.md for what is modelled and the upstream files each behaviour comes
 from __future__ import annotations
 
 import datetime
+import fcntl
 import hashlib
 import ipaddress
 import json
@@ -249,8 +250,10 @@ class PodRuntime:
     def _sandbox(self, key: str, state: dict[str, Any]) -> None:
         """Network namespace + veth on the node's bridge (the CNI bridge plugin as flannel configures it)."""
         self._ensure_bridge()
-        state["ip"] = str(self._allocate_ip(key))
-        self._save(key, state)
+        with open(self.state_dir / "ipam.lock", "w", encoding="ascii") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)  # host-local IPAM holds a lock on its store too
+            state["ip"] = str(self._allocate_ip(key))
+            self._save(key, state)
         netns, veth = state["netns"], state["veth"]
         _run("ip", "netns", "add", netns)
         _run("ip", "-n", netns, "link", "set", "lo", "up")
@@ -379,9 +382,8 @@ class PodRuntime:
         env = {"HOSTNAME": state["name"], "HOME": "/root",
                "PATH": state.get("applets") or "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"}
         program = argv[0]
-        if state["kind"] == "busybox":
-            program = self._busybox_path(state, program) if "/" not in program or not Path(program).exists() \
-                else program
+        if state["kind"] == "busybox":  # the image holds busybox applets only, /bin/cat included
+            program = self._busybox_path(state, program)
         cmd = [_tool("nsenter"), "-t", str(state["init_pid"]), "-n", "-m", "-p", "-u", "--",
                *capmod.setpriv_argv(state["capabilities"], _tool("setpriv")), program, *argv[1:]]
         try:
