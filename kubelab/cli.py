@@ -365,16 +365,23 @@ def converge(ctx: Context, request: RunRequest) -> tuple[int, RunResult, list[di
 # --- commands ---------------------------------------------------------------
 
 
-LIMIT_REFUSAL = (
-    "site.yml does not take --limit: its stages on the controller (input validation, workloads, verify) "
-    "would be skipped. To add a worker run 'kubelab add-worker NAME --address IP', or add it under the "
-    "workers group of the inventory and run 'kubelab up' without --limit: only the new worker changes."
-)
+def limit_refusal(root: Path, limit: str) -> str:
+    """site.yml's refusal of --limit, the one text the preflight role prints
+    too (roles/preflight/vars/main.yml __preflight_limit_refusal), rendered
+    with ansible_limit = LIMIT."""
+    import yaml
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    text = yaml.safe_load((root / "roles" / "preflight" / "vars" / "main.yml").read_text(encoding="utf-8"))[
+        "__preflight_limit_refusal"]
+    templar = Templar(loader=DataLoader(), variables={"ansible_limit": limit})
+    return str(templar.template(trust_as_template(text))).strip()
 
 
 def cmd_up(ctx: Context, args: argparse.Namespace) -> int:
     if args.limit:
-        print(f"kubelab: error: {LIMIT_REFUSAL}", file=ctx.err, flush=True)
+        print(f"kubelab: error: {limit_refusal(ctx.root, args.limit)}", file=ctx.err, flush=True)
         return EXIT_USAGE
     request = _request(ctx, args, "site.yml", "up", tags=args.tags, extravars=dict(args.extra_vars))
     code, _result, _results = converge(ctx, request)

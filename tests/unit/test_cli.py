@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from kubelab import cli
 from kubelab.project import PASSTHROUGH_ENV, playbook_env
@@ -136,8 +137,21 @@ def test_up_refuses_limit_before_running_anything(tmp_path, inventory):
     code, out, err, runner = run_cli(["up", *base(tmp_path, inventory), "--limit", "w1"])
     assert code == 2
     assert runner.requests == []
-    assert err.startswith("kubelab: error: site.yml does not take --limit: its stages on the controller")
+    assert err.startswith("kubelab: error: site.yml does not take --limit (given: w1): its stages on the controller")
     assert "kubelab add-worker NAME --address IP" in err
+
+
+def test_the_limit_refusal_is_the_preflight_role_s_one_text(tmp_path, inventory):
+    """kubelab up --limit prints what site.yml's preflight prints (roles/preflight/vars/main.yml), no copy."""
+    from ansible.parsing.dataloader import DataLoader
+    from ansible.template import Templar, trust_as_template
+
+    text = yaml.safe_load((ROOT / "roles" / "preflight" / "vars" / "main.yml").read_text())[
+        "__preflight_limit_refusal"]
+    role_says = Templar(loader=DataLoader(), variables={"ansible_limit": "w1,w2"}).template(trust_as_template(text))
+    _code, _out, err, _runner = run_cli(["up", *base(tmp_path, inventory), "--limit", "w1,w2"])
+    assert err == "kubelab: error: %s\n" % role_says.strip()
+    assert not hasattr(cli, "LIMIT_REFUSAL")
 
 
 def test_cmdline_carries_extra_vars_only_through_the_pipe(tmp_path):
