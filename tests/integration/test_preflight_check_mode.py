@@ -62,6 +62,7 @@ all:
     crio_repo_base_url: file:///nonexistent/kubelab-test/cri-o
     kube_packages_repo_base_url: file:///nonexistent/kubelab-test/core
     control_plane_cni_manifest: /nonexistent/kubelab-test/cni.yml
+    control_plane_cni_manifest_checksum: ''
     # this Debian's Python candidate is made absent (and its package is a name no repository has)
     preflight_python_by_os:
       Debian:
@@ -86,7 +87,7 @@ def test_check_mode_on_fresh_nodes_reports_and_exits_0(tmp_path):
                 f"{host} need that Python and are skipped in check mode") in " ".join(out.split()), out[-6000:]
     # nothing ran on them after that: no facts gathered, no node facts published, no stage role
     assert "Gather the facts kubelab uses" not in out
-    assert "Publish the node facts" not in out
+    assert "Publish the node facts" not in out and "Set the kubelab_* node facts" not in out
     assert "TASK [node_prep" not in out and "TASK [control_plane" not in out and "TASK [workers" not in out
     assert "failed=0" in out and "unreachable=0" in out
 
@@ -127,7 +128,7 @@ def test_check_mode_goes_on_for_a_node_with_its_python(tmp_path):
             "there): fresh-cp\"") in joined, joined[-3000:]
     assert "failed or unreachable" not in joined
     # the ready node gathered its facts and published them; the fresh one did not
-    publish = out[out.index("TASK [Publish the node facts for the next stages]"):]
+    publish = out[out.index("TASK [Set the kubelab_* node facts from what preflight found]"):]
     publish = publish[:publish.index("TASK [", 10)] if "TASK [" in publish[10:] else publish
     assert "ready-w1" in publish and "fresh-cp" not in publish
     assert "ready-w1 (kernel " in joined and "kubeadm --ignore-preflight-errors=" in joined
@@ -148,3 +149,45 @@ def test_a_node_address_the_node_does_not_have_is_refused_after_facts(tmp_path):
     assert f"{address}" in joined[joined.index("host ready-w1: kubelab_node_ip"):]
     # the fresh node has no facts yet (check mode ended it): not checked, not named
     assert "host fresh-cp: kubelab_node_ip" not in joined
+
+
+def no_cluster_here():
+    """The stage tests below end at the stages' own check-mode 'no cluster
+    yet' pre-tasks: never run them on a machine that has a cluster."""
+    return not Path("/etc/kubernetes/admin.conf").exists()
+
+
+@pytest.mark.skipif(not no_cluster_here(), reason="this machine has /etc/kubernetes/admin.conf")
+@pytest.mark.parametrize("stage, host", [("control_plane", "fresh-cp"), ("workers", "fresh-w1")])
+def test_a_stage_run_alone_runs_preflight_first(tmp_path, stage, host):
+    """Review item 8: control_plane.yml / workers.yml run without preflight
+    in the same run read kubelab_kubeadm_ignore_preflight_errors | default([])
+    (EL8's cgroup v1 refusal not ignored). They run preflight first, as
+    nodes.yml does: here it says what it would install and ends the node."""
+    proc = run_check(tmp_path, INVENTORY, [stage])
+    out = proc.stdout
+    assert proc.returncode == 0, out[-6000:] + proc.stderr[-3000:]
+    joined = " ".join(out.split())
+    assert "TASK [preflight : Probe the node" in out, out[-6000:]
+    assert f"{host}: would install kubelab-test-python with apt-get (for {ABSENT})" in joined, out[-6000:]
+    assert f"TASK [{stage} :" not in out
+    assert "failed=0" in out and "unreachable=0" in out
+
+
+@pytest.mark.skipif(not no_cluster_here(), reason="this machine has /etc/kubernetes/admin.conf")
+def test_the_workers_stage_alone_publishes_preflights_facts_for_a_ready_node(tmp_path):
+    address = local_address()
+    if address is None:
+        pytest.skip("this machine has no global IPv4 address for the ready node")
+    proc = run_check(tmp_path, ready_inventory(address), ["workers"])
+    out = proc.stdout
+    assert proc.returncode == 0, out[-6000:] + proc.stderr[-3000:]
+    joined = " ".join(out.split())
+    assert "ready-w1 (kernel " in joined and "kubeadm --ignore-preflight-errors=" in joined
+    publish = out[out.index("TASK [Set the kubelab_* node facts from what preflight found]"):]
+    publish = publish[:publish.index("TASK [", 10)]
+    assert "ok: [ready-w1]" in publish
+    # then the stage's own check-mode end: no cluster on the control plane yet
+    assert "ready-w1 would join it" in joined and "TASK [workers :" not in out
+    # preflight ran once: the fact it published keeps a second run in the same play from running it again
+    assert out.count("TASK [preflight : Probe the node") == 1
