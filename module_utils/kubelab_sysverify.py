@@ -134,3 +134,17 @@ def merge_ignored(*lists):
                 seen.add(key)
                 out.append(str(name).strip())
     return out
+
+
+def ignored_preflight_errors(*lists):
+    """What kubeadm is to ignore: the lists merged (merge_ignored), and only
+    C(all) when one of them has it, as kubeadm refuses C(all) next to a named
+    check (kubernetes/kubernetes cmd/kubeadm/app/apis/kubeadm/validation
+    ValidateIgnorePreflightErrors: "don't specify individual checks if 'all' is
+    used"). The one rule for the control plane's InitConfiguration, its early
+    NumCPU/Mem check and the workers' --ignore-preflight-errors (the
+    kubelab_ignored_preflight_errors filter, roles/kubelab/filter_plugins)."""
+    merged = merge_ignored(*lists)
+    if any(name.lower() == "all" for name in merged):
+        return ["all"]
+    return merged

@@ -968,11 +968,19 @@ def _rule_node_name(value, view):
 
 
 def _rule_ignore_preflight_errors(value, view):
-    # kubeadm: ValidateIgnorePreflightErrors (cmd/kubeadm/app/apis/kubeadm/validation)
-    lowered = [str(v).lower() for v in value]
-    if "all" in lowered and len(set(lowered)) > 1:
-        return ["%s: don't specify individual checks if 'all' is used" % _show(value)]
-    return []
+    # control_plane_ignore_preflight_errors and workers_ignore_preflight_errors: one
+    # rule. kubeadm refuses 'all' next to a named check (ValidateIgnorePreflightErrors),
+    # but kubelab passes only 'all' then (module_utils/kubelab_sysverify.py
+    # ignored_preflight_errors), so [all, Mem] is fine; each entry is one check name,
+    # as the names are joined with ',' into --ignore-preflight-errors.
+    tails = []
+    for name in value:
+        text = str(name)
+        if not text.strip() or "," in text or any(c.isspace() or unicodedata.category(c) == "Cc" for c in text):
+            tails.append("%s is not one preflight check name (allowed: a name like NumCPU, Mem, Swap or "
+                         "SystemVerification, or all; no ',', white space or control characters: one name per "
+                         "list entry)" % _show(name))
+    return tails
 
 
 def _rule_duration(value, view):
@@ -1198,6 +1206,7 @@ RULES = {
     "control_plane_cert_sans": _rule_cert_sans,
     "control_plane_node_name": _rule_node_name,
     "control_plane_ignore_preflight_errors": _rule_ignore_preflight_errors,
+    "workers_ignore_preflight_errors": _rule_ignore_preflight_errors,
     "control_plane_init_token_ttl": _rule_duration,
     "control_plane_kubeadm_config": _rule_absolute_path,
     "control_plane_state_dir": _rule_absolute_path,

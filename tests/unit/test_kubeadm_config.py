@@ -11,9 +11,13 @@ from pathlib import Path
 import pytest
 import yaml
 from ansible.parsing.dataloader import DataLoader
+from ansible.plugins.loader import filter_loader
 from ansible.template import Templar, trust_as_template
 
 pytestmark = pytest.mark.unit
+
+# The kubelab role's filters (a dependency of control_plane and workers), as a play loads them.
+filter_loader.add_directory(str(Path(__file__).resolve().parents[2] / "roles" / "kubelab" / "filter_plugins"))
 
 ROLE = Path(__file__).resolve().parents[2] / "roles" / "control_plane"
 KUBELAB_DEFAULTS = Path(__file__).resolve().parents[2] / "roles" / "kubelab" / "defaults" / "main.yml"

@@ -114,6 +114,33 @@ def test_merge_ignored_keeps_first_spelling():
     assert merge_ignored([], []) == []
 
 
+def test_ignored_preflight_errors_keeps_all_alone():
+    from ansible.module_utils.kubelab_sysverify import ignored_preflight_errors
+
+    assert ignored_preflight_errors(["Swap"], ["SystemVerification", "swap"]) == ["Swap", "SystemVerification"]
+    assert ignored_preflight_errors(["NumCPU", "Mem"], ["ALL"]) == ["all"]
+    assert ignored_preflight_errors(["all", "Mem"], None) == ["all"]
+    assert ignored_preflight_errors([], []) == []
+
+
+def test_the_roles_merge_with_the_one_function_not_jinja_copies():
+    """kubeadm-config.yaml.j2, control_plane's early NumCPU/Mem check and the workers' join use the kubelab role's
+    filter, which is module_utils/kubelab_sysverify.py ignored_preflight_errors (review finding 10)."""
+    from ansible.module_utils import kubelab_sysverify
+
+    plugin = _load("kubelab_filters_for_test", REPO / "roles" / "kubelab" / "filter_plugins" / "kubelab.py")
+    assert plugin.FilterModule().filters()["kubelab_ignored_preflight_errors"] is plugin.ignored_preflight_errors
+    assert plugin._SYSVERIFY.ignored_preflight_errors.__code__.co_filename == \
+        kubelab_sysverify.ignored_preflight_errors.__code__.co_filename
+    for path in (REPO / "roles" / "control_plane" / "templates" / "kubeadm-config.yaml.j2",
+                 REPO / "roles" / "control_plane" / "tasks" / "init.yml",
+                 REPO / "roles" / "workers" / "tasks" / "join.yml"):
+        text = path.read_text()
+        assert "kubelab_ignored_preflight_errors(kubelab_kubeadm_ignore_preflight_errors" in text, path
+        assert "unique(case_sensitive=False)" not in text, path
+        assert "map('lower') | list else" not in text, path
+
+
 # ---------------------------------------------------------------- the roles use it
 
 

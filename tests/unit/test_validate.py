@@ -440,9 +440,10 @@ BAD = [
      "variable control_plane_api_port: 70000 is not a port (1-65535)"),
     ("cert-san", _setting("control_plane_cert_sans", ["api.example.com", "bad_name!"]),
      "variable control_plane_cert_sans: 'bad_name!' is neither an IP address nor a DNS name"),
-    ("ignore-preflight-all-and-more", _setting("control_plane_ignore_preflight_errors", ["all", "Swap"]),
-     "variable control_plane_ignore_preflight_errors: ['all', 'Swap']: don't specify individual checks if 'all' "
-     "is used"),
+    ("ignore-preflight-two-in-one", _setting("control_plane_ignore_preflight_errors", ["all", "Swap,Mem"]),
+     "variable control_plane_ignore_preflight_errors: 'Swap,Mem' is not one preflight check name (allowed: a name "
+     "like NumCPU, Mem, Swap or SystemVerification, or all; no ',', white space or control characters: one name "
+     "per list entry)"),
     # kubeadm ValidateMixedArguments: "can not mix '--config' with arguments [...]"
     ("join-config-with-kubelab-s-flags", _setting("workers_join_extra_args", ["--config", "/etc/kubeadm/join.yaml"]),
      "variable workers_join_extra_args: '--config /etc/kubeadm/join.yaml': kubelab joins with flags (--token, "
@@ -1034,3 +1035,17 @@ def test_the_firewalld_trusted_zone_is_checked_up_front(name, value, ok):
         assert len(problems) == 1
         assert problems[0].startswith("host w1: variable %s: %r is not " % (name, value[-1]))
         assert "allowed: " in problems[0]
+
+
+@pytest.mark.parametrize("name", ["control_plane_ignore_preflight_errors", "workers_ignore_preflight_errors"])
+def test_ignore_lists_follow_one_rule_and_all_with_a_named_check_is_fine(name):
+    """kubelab passes only 'all' when a list has it (module_utils/kubelab_sysverify.py ignored_preflight_errors),
+    so the validator does not refuse [all, Mem]; both variables get the same rule (review finding 10)."""
+    data = good()
+    data["settings"][name] = ["all", "Mem"]
+    assert run(data) == []
+    data["settings"][name] = ["NumCPU", "Mem Swap", ""]
+    assert run(data) == [
+        "variable %s: %r is not one preflight check name (allowed: a name like NumCPU, Mem, Swap or "
+        "SystemVerification, or all; no ',', white space or control characters: one name per list entry)"
+        % (name, bad) for bad in ("Mem Swap", "")]
