@@ -59,3 +59,27 @@ def test_cgroup_migrate_in_check_mode_says_what_it_would_do_and_skips_the_v2_che
                           "entry (/bin/sh -c "), msg
     assert "update-grub" in msg and "and reboot (up to 900s) into cgroup v2" in msg
     assert "the check that it came back with cgroup v2 is skipped" in msg
+
+
+def bootstrap_script(installer, package):
+    (task,) = [t for t in tasks("main.yml") if t["name"].startswith("Install a Python for ansible-core")]
+    assert task["when"] == "not __preflight_interpreter.present"  # only when a Python is to be installed
+    interpreter = {"installer": installer, "install": package, "interpreter": "/usr/bin/python3", "present": False}
+    script = template(task["ansible.builtin.raw"], {"__preflight_interpreter": interpreter,
+                                                    "inventory_hostname": "node1"})
+    return [line.strip() for line in script.splitlines() if line.strip()]
+
+
+def test_the_debian_python_bootstrap_updates_the_package_lists_first_without_questions():
+    """Review item 13: `apt-get -y install` on a fresh Debian image without
+    `apt-get update` (no package lists: 'Unable to locate package') and with
+    debconf free to ask on a terminal nobody reads."""
+    lines = bootstrap_script("apt-get", "python3")
+    assert lines[:4] == ["set -e", "export DEBIAN_FRONTEND=noninteractive", "apt-get -q update",
+                         "apt-get -y install python3"]
+
+
+def test_the_dnf_python_bootstrap_is_one_install():
+    lines = bootstrap_script("dnf", "python3.11")
+    assert lines[:2] == ["set -e", "dnf -y install python3.11"]
+    assert not any("apt-get" in line or "DEBIAN_FRONTEND" in line for line in lines)
