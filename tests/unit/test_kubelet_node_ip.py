@@ -72,9 +72,11 @@ def test_kubelet_env_file_carries_the_inventory_address(os_file, path):
 
 def systemd_env_value(content, name):
     """One variable of an EnvironmentFile as systemd reads a double-quoted value
-    (systemd/systemd src/basic/env-file.c parse_env_file_internal: inside double
-    quotes a backslash makes the next '"', '\\', '`' or '$' literal; a newline
-    is part of the value)."""
+    (systemd/systemd src/basic/env-file.c parse_env_file_internal, states
+    DOUBLE_QUOTE_VALUE / DOUBLE_QUOTE_VALUE_ESCAPE, main at 0002453b: inside
+    double quotes a backslash before one of SHELL_NEED_ESCAPE '"', '\\', '`', '$'
+    yields that character, before any other character stays; a newline is part
+    of the value). Returns (value, what follows the closing quote on its line)."""
     start = content.index(name + '="') + len(name) + 2
     out, i = [], start
     while content[i] != '"':
@@ -82,7 +84,7 @@ def systemd_env_value(content, name):
             i += 1
         out.append(content[i])
         i += 1
-    return out and "".join(out) or "", content[i + 1:].split("\n", 1)[0]
+    return "".join(out), content[i + 1:].split("\n", 1)[0]
 
 
 @pytest.mark.parametrize("arg", ['--x=a"b', "--x=back\\slash", '--x=\\"', "--v=2"])
