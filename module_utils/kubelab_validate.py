@@ -1328,12 +1328,16 @@ def _cross_problems(view, set_names, controller):
 
 
 def _cni_checksum_problems(view, set_names):
-    """A changed control_plane_cni_manifest with the default checksum would
-    fail get_url's checksum test at stage 3, naming no variable."""
+    """A changed control_plane_cni_manifest URL with the default checksum would
+    fail get_url's checksum test at stage 3, naming no variable. A path on the
+    controller is read, not downloaded: the control_plane role checks no
+    checksum for it (roles/control_plane/vars/main.yml __control_plane_cni_is_url)."""
     defaults = view.get("__defaults") or {}
     url, checksum = "control_plane_cni_manifest", "control_plane_cni_manifest_checksum"
     default_url, default_sum = defaults.get(url), defaults.get(checksum)
     if url not in set_names or not default_sum or default_url is None:
+        return []
+    if not re.match(r"^https?://", str(view.get(url) or "")):
         return []
     if view.get(url) == default_url or view.get(checksum) != default_sum:
         return []

@@ -1049,3 +1049,11 @@ def test_ignore_lists_follow_one_rule_and_all_with_a_named_check_is_fine(name):
         "variable %s: %r is not one preflight check name (allowed: a name like NumCPU, Mem, Swap or "
         "SystemVerification, or all; no ',', white space or control characters: one name per list entry)"
         % (name, bad) for bad in ("Mem Swap", "")]
+
+
+def test_a_cni_manifest_on_the_controller_needs_no_checksum():
+    # a path is read on the controller, not downloaded: no checksum is tested
+    # (the molecule scenarios and the demo use one with the default checksum)
+    data = good()
+    data["settings"]["control_plane_cni_manifest"] = "/srv/air-gapped/kube-flannel.yml"
+    assert run(data) == []
