@@ -5,7 +5,9 @@
 when none is there yet.
 
 Pure functions (no Ansible import), used by the kubelab_preflight_plan module
-and unit-tested in tests/unit/test_kubelab_interpreter.py.
+and by the preflight role through its filters (roles/preflight/filter_plugins/
+preflight.py: which OS vars file to load, which paths the probe tests), and
+unit-tested in tests/unit/test_kubelab_interpreter.py.
 
 Each OS has an ordered list of interpreter candidates and the package that
 provides the first one (roles/preflight/vars/<OS>.yml); preflight's raw probe

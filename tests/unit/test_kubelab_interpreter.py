@@ -150,7 +150,16 @@ def test_os_keys_and_found_paths():
 
 # -------------------------------------------------------------- the role's own expressions
 
+_PLUGINS = []
+
+
 def _templar(variables):
+    if not _PLUGINS:
+        from ansible.plugins.loader import filter_loader, init_plugin_loader
+
+        init_plugin_loader()  # the ansible.builtin plugins, as ansible-playbook sets them up
+        filter_loader.add_directory(str(ROLE / "filter_plugins"))  # the role's own filters, as in a play with it
+        _PLUGINS.append(True)
     return Templar(loader=DataLoader(), variables=variables)
 
 
@@ -159,9 +168,6 @@ def _role_vars():
 
 
 def test_probe_tests_every_candidate_of_every_os():
-    from ansible.plugins.loader import init_plugin_loader
-
-    init_plugin_loader()  # the ansible.builtin lookups the expression uses, as ansible-playbook sets them up
     defaults = yaml.safe_load((ROLE / "defaults" / "main.yml").read_text())
     variables = dict(defaults, role_path=str(ROLE),
                      preflight_python_by_os={"RedHat-8": {"candidates": ["/opt/kubelab-el8-python/bin/python3"]}},
@@ -175,6 +181,45 @@ def test_probe_tests_every_candidate_of_every_os():
     assert len(paths) == len(set(paths))
     assert set(paths) == set(probe_paths([{"candidates": every}], variables["preflight_python_by_os"],
                                          ["/opt/host/python3"]))
+
+
+def test_the_role_has_no_copy_of_the_os_tables():
+    """Review item 14: roles/preflight/vars/main.yml carried Jinja copies of
+    kubelab_interpreter's DISTRIBUTIONS / os_keys / probe_paths (which only
+    the tests used). The role's expressions now call that code (filters)."""
+    role_vars = _role_vars()
+    assert "__preflight_distribution_names" not in role_vars
+    text = (ROLE / "vars" / "main.yml").read_text()
+    for distribution in ("CentOS", "Rocky", "AlmaLinux", "OracleLinux"):
+        assert distribution + "\n" not in text and ": " + distribution not in text
+    assert "| preflight_os_keys" in role_vars["__preflight_os_keys"]
+    assert "preflight_probe_paths(" in role_vars["__preflight_python_probe_paths"]
+
+
+@pytest.mark.parametrize("family, major, ident", sorted(set(PLATFORM.values())) + [("RedHat", "8", "ol"),
+                                                                                   ("RedHat", "9", "rhel")])
+def test_the_role_loads_the_vars_file_of_kubelab_interpreters_os_keys(family, major, ident):
+    variables = {"inventory_hostname": "n1",
+                 "__preflight_validation": {"platforms": {"n1": {"family": family, "major": major, "id": ident}}}}
+    keys = _templar(variables).template(trust_as_template(_role_vars()["__preflight_os_keys"]))
+    assert list(keys) == os_keys(family, major, ident)
+
+
+def test_the_role_filters_use_the_interpreter_module_itself(monkeypatch):
+    """One table: a distribution added to kubelab_interpreter.DISTRIBUTIONS
+    is what the role's filter returns (no second table to forget)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("preflight_filters", ROLE / "filter_plugins" / "preflight.py")
+    filters = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(filters)
+    monkeypatch.setitem(filters.INTERPRETER.DISTRIBUTIONS, "kubelabos", "KubelabOS")
+    assert filters.preflight_os_keys({"family": "RedHat", "major": "9", "id": "kubelabos"}) == [
+        "KubelabOS-9", "RedHat-9", "RedHat"]
+    with pytest.raises(Exception, match="not a platform of kubelab_validate"):
+        filters.preflight_os_keys({"major": "9"})
+    paths = filters.preflight_probe_paths(ROLE / "vars", {"Debian": {"candidates": ["/x/python3"]}}, "/y/python3")
+    assert paths[-2:] == ["/x/python3", "/y/python3"] and "/usr/bin/python3" in paths
 
 
 @pytest.mark.parametrize("os_name,vault,expected", [("centos85", True, True), ("centos85", False, False),
