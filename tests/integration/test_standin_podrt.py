@@ -16,6 +16,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -193,8 +194,15 @@ def test_pods_serve_ping_exec_logs_and_clean_up(lab):
             page = res.stdout
             break
     assert page is not None and "<title>Welcome to nginx!</title>" in page, res
-    assert f'{plain["podIP"]} - - [' in rt["n1"].logs("test", "nginx") and '"GET / HTTP/1.1" 200' in \
-        rt["n1"].logs("test", "nginx")
+    # nginx writes the access line in its log phase, after the response went
+    # out: wait (bounded) for it rather than racing the worker
+    log = ""
+    for _ in range(50):
+        log = rt["n1"].logs("test", "nginx")
+        if f'{plain["podIP"]} - - [' in log:
+            break
+        time.sleep(0.1)
+    assert f'{plain["podIP"]} - - [' in log and '"GET / HTTP/1.1" 200' in log, log
     # ping: with NET_RAW it works, without it busybox says permission denied (not a timeout)
     ok = rt["n2"].exec("test", "busybox-raw", ["ping", "-c", "1", "-W", "3", nginx["podIP"]], timeout=10)
     assert ok.rc == 0 and "1 packets received" in ok.stdout, ok
