@@ -79,7 +79,7 @@ is_std_dir() { case "$std_dirs" in *" $1 "*) return 0 ;; esac; return 1; }
 # load pkgs/NAME/package.env into PKG_* variables (in a subshell-free way)
 load_env() {
   local dir="$1"
-  NAME="" VERSION="" RELEASE="" SUMMARY="" DEPENDS_DEB="" DEPENDS_RPM="" WITH_KAPI="" REPO=""
+  NAME="" VERSION="" RELEASE="" SUMMARY="" DEPENDS_DEB="" DEPENDS_RPM="" WITH_KAPI="" WITH_LIBS="" REPO=""
   # RPM_REPO_DIR: an rpm only, in a dnf repository of its own at OUTDIR/RPM_REPO_DIR
   RPM_REPO_DIR=""
   [ -f "$dir/package.env" ] || die "$dir/package.env is missing"
@@ -129,6 +129,14 @@ stage_package() {
     cp -a "$here/kapi" "$libdir/kapi"
     find "$libdir/kapi" \( -name __pycache__ -o -name '*.pyc' \) -prune -exec rm -rf {} +
   fi
+  # WITH_LIBS="a b": these directories of this one (test-double libraries
+  # such as podrt/ or controllers/) are copied next to kapi.
+  local lib
+  for lib in ${WITH_LIBS:-}; do
+    [ -d "$here/$lib" ] || die "$NAME: WITH_LIBS names $lib but $here/$lib does not exist"
+    mkdir -p "$libdir"
+    cp -a "$here/$lib" "$libdir/$lib"
+  done
   if [ -f "$dir/prepare" ]; then
     say "$NAME: running prepare hook"
     mkdir -p "$CACHE"
