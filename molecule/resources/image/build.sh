@@ -55,10 +55,15 @@ done
 base_pkgs=systemd,systemd-sysv,dbus,python3,python3-apt,python3-venv,iproute2,iputils-ping,procps,kmod,ca-certificates,openssl,gnupg,netbase,sudo,less
 # The EL-flavoured node adds Debian's dnf/rpm tooling and firewalld.
 el_pkgs=dnf,python3-dnf,dnf-plugins-core,rpm,createrepo-c,firewalld,python3-firewall
+# What the pod-runtime TEST DOUBLE (molecule/resources/standins/podrt) runs the
+# test workloads' images with (a pod's files are the node's, see its
+# CONTRACT.md), and nft for the kube-proxy double. nginx.service is masked:
+# nothing on a node serves port 80 but the nginx pods.
+pod_pkgs=nftables,nginx-light,busybox
 
 recipe_hash() {
   # The flavour name, the package lists and every file of this directory.
-  { echo "$1 $base_pkgs $el_pkgs $suite"; cat "$here"/build.sh "$here"/files/* 2>/dev/null; } |
+  { echo "$1 $base_pkgs $el_pkgs $pod_pkgs $suite"; cat "$here"/build.sh "$here"/files/* 2>/dev/null; } |
     sha256sum | cut -c1-16
 }
 
@@ -102,6 +107,9 @@ chroot_install() {
   say "installing ${pkgs//,/ } in the root file system"
   cp /etc/resolv.conf "$root/etc/resolv.conf"
   printf 'deb %s %s main\n' "$mirror" "$suite" >"$root/etc/apt/sources.list"
+  # no service starts inside the build chroot
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod 755 "$root/usr/sbin/policy-rc.d"
   mount -t proc proc "$root/proc"
   mkdir -p "$cache/debs"
   mount --bind "$cache/debs" "$root/var/cache/apt/archives"
@@ -113,13 +121,18 @@ chroot_install() {
     die "apt-get in the new root failed (last lines above)"
   fi
   umount "$root/proc" "$root/var/cache/apt/archives"
-  rm -f "$log" "$root/etc/resolv.conf" "$root/etc/dpkg/dpkg.cfg.d/kubelab-build"
+  rm -f "$log" "$root/etc/resolv.conf" "$root/etc/dpkg/dpkg.cfg.d/kubelab-build" "$root/usr/sbin/policy-rc.d"
   touch "$root/etc/resolv.conf"
 }
 
 el_stage() {
   cached_stage "$1" base bootstrap "$base_pkgs"
-  chroot_install "$1" "$el_pkgs"
+  chroot_install "$1" "$el_pkgs,$pod_pkgs"
+}
+
+debian_stage() {
+  cached_stage "$1" base bootstrap "$base_pkgs"
+  chroot_install "$1" "$pod_pkgs"
 }
 
 cached_stage() {
@@ -129,7 +142,7 @@ cached_stage() {
   local dir=$1 name=$2 cmd=$3 key tarball
   shift 3
   # Bump stage_version when bootstrap/chroot_install change what they produce.
-  key=$(echo "$stage_version $name $base_pkgs $el_pkgs $suite $mirror" | sha256sum | cut -c1-16)
+  key=$(echo "$stage_version $name $base_pkgs $el_pkgs $pod_pkgs $suite $mirror" | sha256sum | cut -c1-16)
   tarball="$cache/rootfs-$name-$key.tar"
   mkdir -p "$dir" "$cache"
   if [ -f "$tarball" ]; then
@@ -150,7 +163,7 @@ common_setup() {
   for unit in getty.target console-getty.service systemd-udevd.service systemd-udev-trigger.service \
       systemd-remount-fs.service dev-hugepages.mount sys-kernel-debug.mount sys-kernel-config.mount \
       sys-kernel-tracing.mount sys-fs-fuse-connections.mount swap.target \
-      apt-daily.timer apt-daily-upgrade.timer; do
+      apt-daily.timer apt-daily-upgrade.timer nginx.service; do
     ln -sf /dev/null "$root/etc/systemd/system/$unit"
   done
   : >"$root/etc/machine-id"
@@ -162,6 +175,9 @@ common_setup() {
   # Sources for a node that wants Debian packages (the stand-in repo is
   # bind-mounted; nodes need no network).
   printf 'deb %s %s main\n' "$mirror" "$suite" >"$root/etc/apt/sources.list"
+  # no service starts inside the build chroot
+  printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+  chmod 755 "$root/usr/sbin/policy-rc.d"
 }
 
 fake_kernel() {
@@ -291,7 +307,7 @@ build_flavour() {
   work=$(mktemp -d /var/tmp/kubelab-image.XXXXXX)
   trap 'rm -rf "$work"' RETURN
   case "$flavour" in
-    debian12) cached_stage "$work/root" "base" bootstrap "$base_pkgs" ;;
+    debian12) cached_stage "$work/root" "debian" debian_stage ;;
     el8|el9) cached_stage "$work/root" "el" el_stage ;;
   esac
   common_setup "$work/root"
