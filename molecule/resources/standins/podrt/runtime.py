@@ -23,6 +23,9 @@ from . import caps as capmod
 
 NGINX_REPO = "docker.io/library/nginx"
 BUSYBOX_REPO = "docker.io/library/busybox"
+COREDNS_REPO = "registry.k8s.io/coredns/coredns"
+# the DNS double the coredns image is mapped to (../dns/kube_dns.py)
+KUBE_DNS = Path(__file__).resolve().parent.parent / "dns" / "kube_dns.py"
 BRIDGE = "cni0"  # flannel's CNI config delegates to the bridge plugin with this name
 NGINX_HTML = "/usr/share/nginx/html"
 
@@ -58,10 +61,16 @@ http {{
 }}
 """
 
-# PID 1 of the pod: bind the pod's resolv.conf, set the hostname (the pod's
-# name, as the kubelet asks the runtime), then become the container's process
-# with the container's capabilities.
-INIT = 'set -e; "$1" --bind "$3" /etc/resolv.conf; "$2" "$4"; shift 4; exec "$@"'
+# The pod's processes. The monitor (conmon's part: it waits for the container
+# and writes its exit status to a file, so that a kubelet started later still
+# learns it) runs in the pod's mount/UTS namespaces but outside its PID
+# namespace; its one child is PID 1 of the pod: it mounts the pod's /proc,
+# binds the pod's resolv.conf, sets the hostname (the pod's name, as the
+# kubelet asks the runtime), then becomes the container's process with the
+# container's capabilities. A signal death is reported as 128+N, as runc does.
+MONITOR = ('exitfile=$1; shift; ( set -e; "$1" -t proc proc /proc; "$1" --bind "$3" /etc/resolv.conf; '
+           '"$2" "$4"; shift 4; exec "$@" ) & wait $!; rc=$?; echo $rc > "$exitfile.tmp"; '
+           'mv "$exitfile.tmp" "$exitfile"; exit $rc')
 
 
 def _tool(name: str) -> str:
@@ -109,12 +118,12 @@ def image_kind(image: str) -> str:
     ref = str(image or "")
     repo = ref.split("@", 1)[0]
     name, _, tag = repo.rpartition(":") if ":" in repo.rsplit("/", 1)[-1] else (repo, "", "")
-    for kind, wanted in (("nginx", NGINX_REPO), ("busybox", BUSYBOX_REPO)):
+    for kind, wanted in (("nginx", NGINX_REPO), ("busybox", BUSYBOX_REPO), ("coredns", COREDNS_REPO)):
         if name == wanted:
             return kind
     raise PodRuntimeError(
-        f"image {ref!r} is not available in the offline lab (podrt maps only {NGINX_REPO}:* and "
-        f"{BUSYBOX_REPO}:* to local programs)", reason="ErrImagePull")
+        f"image {ref!r} is not available in the offline lab (podrt maps only {NGINX_REPO}:*, "
+        f"{BUSYBOX_REPO}:* and {COREDNS_REPO}:* to local programs)", reason="ErrImagePull")
 
 
 class PodRuntime:
@@ -122,7 +131,8 @@ class PodRuntime:
 
     def __init__(self, pod_cidr: str, state_dir: str | os.PathLike = "/run/kubelab-podrt",
                  node_netns: str | None = None, node_name: str = "", node_ip: str = "",
-                 bridge: str = BRIDGE):
+                 bridge: str = BRIDGE, dns_kubeconfig: str | None = None,
+                 launcher: list[str] | tuple[str, ...] = ()):
         self.pod_cidr = ipaddress.ip_network(pod_cidr)
         if self.pod_cidr.prefixlen > 30:
             raise PodRuntimeError(f"pod CIDR {pod_cidr} is too small", reason="InvalidPodCIDR")
@@ -132,6 +142,11 @@ class PodRuntime:
         self.node_name = node_name
         self.node_ip = node_ip
         self.bridge = bridge
+        # coredns pods: the kubeconfig the DNS double reads Services with (the agent gives the node's)
+        self.dns_kubeconfig = dns_kubeconfig
+        # prefix of every pod's command line (the node agent: systemd-run --scope, so that the pods
+        # are not in the kubelet unit's cgroup, as CRI-O's conmon scopes are not)
+        self.launcher = list(launcher)
         self.procs: dict[str, subprocess.Popen] = {}
         self.state_dir.mkdir(parents=True, exist_ok=True)
         (self.state_dir / "pods").mkdir(exist_ok=True)
@@ -234,6 +249,7 @@ class PodRuntime:
             "netns": f"podrt-{digest}", "veth": f"veth{digest[:8]}", "ip": None, "pid": None, "init_pid": None,
             "container_id": hashlib.sha256(f"{digest}/{time.time_ns()}".encode()).hexdigest(),
             "created": _now(), "started": None, "grace": int(spec.get("terminationGracePeriodSeconds", 30)),
+            "spec_container": container, "restart_count": 0, "last_state": None,
         }
         self._save(key, state)
         try:
@@ -288,13 +304,30 @@ class PodRuntime:
             if argv and os.path.basename(argv[0]) == "nginx":
                 argv = ["/usr/sbin/nginx", "-c", str(conf), *argv[1:]]
             return argv, env
+        if state["kind"] == "coredns":
+            return self._coredns_command(env)
         applets = workdir / "bin"
-        applets.mkdir()
+        applets.mkdir(exist_ok=True)
         _run("busybox", "--install", "-s", str(applets))
         state["applets"] = str(applets)
         env["PATH"] = str(applets)
         argv = command + args if (command or args) else ["sh"]  # the image's CMD is ["sh"]
         return [self._busybox_path(state, argv[0]), *argv[1:]], env
+
+    def _coredns_command(self, env: dict) -> tuple[list[str], dict]:
+        """The image's CoreDNS (its -conf Corefile is not read): the DNS double on :53 UDP+TCP."""
+        import sys  # noqa: PLC0415
+
+        if not self.dns_kubeconfig:
+            raise PodRuntimeError("the coredns image needs a kubeconfig for the DNS double (none given)",
+                                  reason="CreateContainerConfigError")
+        paths = [p for p in sys.path if p and os.path.isdir(os.path.join(p, "yaml"))]
+        env["PATH"] = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+        if paths:
+            env["PYTHONPATH"] = paths[0]  # PyYAML for kclient (the kubelet's vendored copy on a node)
+        env["PYTHONUNBUFFERED"] = "1"
+        return [sys.executable, str(KUBE_DNS), "--kubeconfig", self.dns_kubeconfig,
+                "--listen", "0.0.0.0:53"], env
 
     def _busybox_path(self, state: dict[str, Any], program: str) -> str:
         applet = Path(state["applets"]) / os.path.basename(program)
@@ -304,11 +337,14 @@ class PodRuntime:
         return str(applet)
 
     def _start(self, key, state, argv, env, resolv, hostname) -> None:
-        log = open(self._dir(key) / "container.log", "ab")  # noqa: SIM115 - handed to the child
-        cmd = [_tool("ip"), "netns", "exec", state["netns"], _tool("unshare"), "--pid", "--fork", "--mount-proc",
-               "--uts", "--propagation", "private", "--", "/bin/sh", "-c", INIT, "podrt-init", _tool("mount"),
-               _tool("hostname"), resolv, hostname, *capmod.setpriv_argv(state["capabilities"], _tool("setpriv")),
-               *argv]
+        workdir = self._dir(key)
+        log = open(workdir / "container.log", "ab")  # noqa: SIM115 - handed to the child
+        exit_file = workdir / "exit_code"
+        exit_file.unlink(missing_ok=True)
+        cmd = [*self.launcher, _tool("ip"), "netns", "exec", state["netns"], _tool("unshare"), "--pid", "--mount",
+               "--uts", "--propagation", "private", "--", "/bin/sh", "-c", MONITOR, "podrt-monitor",
+               str(exit_file), _tool("mount"), _tool("hostname"), resolv, hostname,
+               *capmod.setpriv_argv(state["capabilities"], _tool("setpriv")), *argv]
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
                                     start_new_session=True, cwd="/")
@@ -316,7 +352,10 @@ class PodRuntime:
             log.close()
         self.procs[key] = proc
         state["pid"] = proc.pid
-        # the container's process is unshare's child: PID 1 of the pod's PID namespace
+        state["init_pid"] = None
+        state.pop("exit_code", None)
+        # the container's process is the monitor's child: PID 1 of the pod's PID namespace
+        # (with a launcher prefix such as systemd-run --scope the monitor is still proc.pid: they exec)
         deadline = time.monotonic() + 5
         while time.monotonic() < deadline and proc.poll() is None:
             children = _children(proc.pid)
@@ -326,6 +365,49 @@ class PodRuntime:
             time.sleep(0.01)
         state["started"] = _now()
         self._save(key, state)
+
+    def restart_container(self, namespace: str, name: str, capabilities: list[str] | None = None) -> dict[str, Any]:
+        """Start the pod's (exited) container again in the same sandbox (network namespace, address),
+        as the kubelet does for restartPolicy Always/OnFailure: a new container (new ID) created with
+        CRI-O's effective default_capabilities at this moment; restartCount + 1; the exited one becomes
+        lastState; its log is kept as the previous log (kubectl logs --previous)."""
+        key = self.key(namespace, name)
+        state = self.get(namespace, name)
+        if self._alive(state):
+            raise PodRuntimeError(f"container {state['container']} is still running", reason="AlreadyRunning")
+        container = state.get("spec_container") or {}
+        sc_caps = ((container.get("securityContext") or {}).get("capabilities") or {})
+        default_caps = capmod.CRIO_DEFAULT_CAPABILITIES if capabilities is None else capabilities
+        try:
+            state["capabilities"] = capmod.container_capabilities(default_caps, sc_caps.get("add") or (),
+                                                                  sc_caps.get("drop") or ())
+        except capmod.CapabilityError as exc:
+            raise PodRuntimeError(str(exc)) from None
+        code = self._exit_code(state)
+        code = 137 if code is None else code  # the monitor gone too (a node reboot): as killed
+        state["last_state"] = {"terminated": {
+            "exitCode": code, "reason": "Completed" if code == 0 else "Error",
+            "startedAt": state.get("started"), "finishedAt": state.get("stopped") or _now(),
+            "containerID": f"cri-o://{state['container_id']}"}}
+        # leftovers of the old container (an exec'd process) go, as the old container's cgroup does
+        for other in _run("ip", "netns", "pids", state["netns"], check=False).stdout.split():
+            _signal(int(other), signal.SIGKILL)
+        old = self.procs.pop(key, None)
+        if old is not None:
+            try:
+                old.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+        state["restart_count"] = int(state.get("restart_count") or 0) + 1
+        state["container_id"] = hashlib.sha256(f"{self._digest(key)}/{time.time_ns()}".encode()).hexdigest()
+        state["stopped"] = None
+        workdir = self._dir(key)
+        if (workdir / "container.log").exists():
+            (workdir / "container.log").replace(workdir / "previous.log")
+        self._save(key, state)
+        argv, env = self._command(key, state, container)
+        self._start(key, state, argv, env, str(workdir / "resolv.conf"), name)
+        return self.status(namespace, name)
 
     def _alive(self, state: dict[str, Any]) -> bool:
         proc = self.procs.get(self.key(state["namespace"], state["name"]))
@@ -338,6 +420,18 @@ class PodRuntime:
         proc = self.procs.get(self.key(state["namespace"], state["name"]))
         if state.get("exit_code") is not None and not self._alive(state):
             return state["exit_code"]
+        if not self._alive(state):
+            # the monitor's exit file (what conmon writes for CRI-O): known after a kubelet restart too
+            deadline = time.monotonic() + 1
+            path = self._dir(self.key(state["namespace"], state["name"])) / "exit_code"
+            while True:
+                try:
+                    return int(path.read_text().strip())
+                except (OSError, ValueError):
+                    pass
+                if time.monotonic() > deadline or (proc is not None and proc.poll() is not None):
+                    break
+                time.sleep(0.02)
         if proc is None or proc.poll() is None:
             return None
         code = proc.returncode
@@ -361,10 +455,14 @@ class PodRuntime:
         return pod_status(state, running=self._alive(state), exit_code=self._exit_code(state),
                           host_ip=self.node_ip)
 
-    def logs(self, namespace: str, name: str, tail_lines: int | None = None) -> str:
-        text = (self._dir(self.key(namespace, name)) / "container.log").read_text(errors="replace")
+    def logs(self, namespace: str, name: str, tail_lines: int | None = None, previous: bool = False) -> str:
         if self._load(self.key(namespace, name)) is None:
             raise PodRuntimeError(f"pod {namespace}/{name} not found on this node", reason="NotFound")
+        path = self._dir(self.key(namespace, name)) / ("previous.log" if previous else "container.log")
+        if previous and not path.exists():
+            raise PodRuntimeError(f'previous terminated container "{self.get(namespace, name)["container"]}" '
+                                  f'in pod "{name}" not found', reason="BadRequest")
+        text = path.read_text(errors="replace") if path.exists() else ""
         if tail_lines is not None:
             lines = text.splitlines(keepends=True)
             text = "".join(lines[-tail_lines:]) if tail_lines > 0 else ""
@@ -411,6 +509,11 @@ class PodRuntime:
                 # (unshare, which waits for it, does not pass a signal death on)
                 state["exit_code"] = 128 + signal.SIGKILL
                 _signal(pid, signal.SIGKILL)
+        # the monitor writes the exit status once PID 1 is gone: give it a moment before the sweep
+        exit_file = self._dir(self.key(namespace, name)) / "exit_code"
+        deadline = time.monotonic() + 1
+        while pid and not exit_file.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
         # anything still in the pod's network namespace (an exec'd process, a dead init's leftovers)
         if state.get("netns"):
             for other in _run("ip", "netns", "pids", state["netns"], check=False).stdout.split():

@@ -28,8 +28,10 @@ def pod_status(state: dict[str, Any], running: bool, exit_code: int | None = Non
     name = state.get("container")
     container_status: dict[str, Any] = {
         "name": name, "image": state.get("image"), "imageID": state.get("image"),
-        "containerID": f"cri-o://{state['container_id']}", "restartCount": 0,
+        "containerID": f"cri-o://{state['container_id']}", "restartCount": int(state.get("restart_count") or 0),
     }
+    if state.get("last_state"):
+        container_status["lastState"] = state["last_state"]
     if running:
         container_status.update(ready=True, started=True, state={"running": {"startedAt": started}})
     else:
