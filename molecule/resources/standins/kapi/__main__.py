@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--allow-special-external-ips", action="store_true",
                         help="tests only: accept loopback/link-local/unspecified Service externalIPs "
                              "(kube-apiserver refuses them; see README.md)")
+    parser.add_argument("--exec-timeout", type=float, default=60.0,
+                        help="seconds a pods/exec command may run on the kubelet stand-in (README.md)")
     args = parser.parse_args(argv)
     if bool(args.tls_cert) != bool(args.tls_key):
         parser.error("--tls-cert and --tls-key go together")
@@ -32,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     low, _, high = args.service_node_port_range.partition("-")
     server = KapiServer(state_file=args.state_file, service_cidr=args.service_cluster_ip_range,
                         node_port_range=(int(low), int(high)),
-                        allow_special_external_ips=args.allow_special_external_ips)
+                        allow_special_external_ips=args.allow_special_external_ips,
+                        exec_timeout=args.exec_timeout)
     ssl_ctx = None
     if args.tls_cert:
         ssl_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -6,7 +6,8 @@ built-in resources (kind, scope, verbs, subresources). This adapter owns the
 object store and the REST verbs, because kmock's own store cannot serve
 Namespaces, PUT, resourceVersion/uid/creationTimestamp, typed list responses
 or patch semantics (see README.md). Nothing here reconciles anything: there
-are no controllers, no scheduler, no authentication, no exec/logs.
+are no controllers, no scheduler, no authentication; pods/exec and pods/log
+are forwarded to the kubelet stand-in (streams.py).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ import aiohttp.web
 import jsonpatch
 import kmock
 
-from . import merge, proto, tables, validate
+from . import merge, proto, streams, tables, validate
 
 VERSION = {
     "major": "1",
@@ -60,6 +61,8 @@ class ApiError(Exception):
             "reason": self.reason,
             "code": self.code,
         }
+        if not self.reason:  # StatusReasonUnknown is "" and omitted
+            del body["reason"]
         if self.details:
             body["details"] = self.details
         return aiohttp.web.json_response(body, status=self.code)
@@ -152,7 +155,8 @@ class KapiServer:
     """The adapter: an aiohttp handler in front of a kmock emulator."""
 
     def __init__(self, state_file: str | None = None, service_cidr: str = "10.96.0.0/12",
-                 node_port_range: tuple[int, int] = (30000, 32767), allow_special_external_ips: bool = False):
+                 node_port_range: tuple[int, int] = (30000, 32767), allow_special_external_ips: bool = False,
+                 exec_timeout: float = 60.0):
         self.emulator = kmock.KubernetesEmulator()
         with warnings.catch_warnings():  # kmock 0.8 uses a deprecated importlib.resources call
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -172,6 +176,8 @@ class KapiServer:
         self.applied: dict[str, Any] = {}  # "group/plural/ns/name/manager" -> last applied config
         self.events: list[tuple[int, tuple[str, str], str, dict[str, Any]]] = []
         self.watchers: set[asyncio.Queue] = set()
+        # pods/exec and pods/log, forwarded to the kubelet stand-in (README "Exec and logs")
+        self.streams = streams.Streams(self, exec_timeout=exec_timeout)
         self._load()
         self._bootstrap()
 
@@ -324,6 +330,12 @@ class KapiServer:
         res = self._resource(group, version, plural)
         if namespace is not None and not res.namespaced:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if res.store_key == ("", "pods") and name and namespace and sub in ("exec", "log"):
+            if sub == "exec" and request.method in ("GET", "POST"):
+                return await self.streams.exec(request, namespace, name)
+            if sub == "log" and request.method == "GET":
+                return await self.streams.log(request, namespace, name)
+            raise ApiError(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
         if sub is not None and sub not in ("status",):
             raise ApiError(405, "MethodNotAllowed", f"subresource {sub!r} is not served by this test double")
         q = request.query
