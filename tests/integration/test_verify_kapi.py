@@ -12,6 +12,7 @@ namespace data plane (real logs).
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 
@@ -133,8 +134,18 @@ def test_exec_and_logs_without_a_kubelet_fail_as_transport_errors(kube_api):
     api = kube_api.client()
     build_lab(api)
     core = client.CoreV1Api(api)
+    # kapi forwards exec/log to the node's kubelet: point both Nodes at a
+    # closed loopback port (never dial the lab's 198.18.0.x addresses)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    for name in ("worker01", "worker02"):
+        core.patch_node_status(name, {"status": {"addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+                                                 "daemonEndpoints": {"kubeletEndpoint": {"Port": port}}}})
     res = c.KubeExecExecutor(core, "test", "busybox-1", "busybox").run(["true"], 5)
     assert res.rc is None and res.error and res.error.startswith("exec")
+    assert "error dialing backend" in res.error
     with pytest.raises(client.exceptions.ApiException) as exc:
         c.KubeLogSource(core, since_seconds=60).read("nginx-a", "test")
-    assert exc.value.status == 405
+    assert exc.value.status == 500
+    assert f"dial tcp 127.0.0.1:{port}: connect: connection refused" in json.loads(exc.value.body)["message"]
