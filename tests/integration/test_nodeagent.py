@@ -514,7 +514,12 @@ def test_kubelet_restart_leaves_and_adopts_pods(lab):
     assert node.stop_kubelet() == 0
     assert Path(f"/proc/{pid}").exists(), "SIGTERM to the kubelet killed a pod"
     node.start_kubelet()
-    _wait("exec server back", lambda: _exec(lab, "na", "survivor", "survivor", ["true"])[0] == 200, 20)
+    def serving():
+        try:
+            return _exec(lab, "na", "survivor", "survivor", ["true"])[0] == 200
+        except urllib.error.URLError:  # not listening yet
+            return False
+    _wait("exec server back", serving, 20)
     time.sleep(2)
     after = _get(lab, "survivor")["status"]["containerStatuses"][0]
     assert after["containerID"] == before["containerID"] and after["restartCount"] == 0

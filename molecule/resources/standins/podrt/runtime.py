@@ -68,9 +68,10 @@ http {{
 # binds the pod's resolv.conf, sets the hostname (the pod's name, as the
 # kubelet asks the runtime), then becomes the container's process with the
 # container's capabilities. A signal death is reported as 128+N, as runc does.
+# Once PID 1 is gone its PID namespace takes no new process: the monitor
+# forks nothing after it (builtins only).
 MONITOR = ('exitfile=$1; shift; ( set -e; "$1" -t proc proc /proc; "$1" --bind "$3" /etc/resolv.conf; '
-           '"$2" "$4"; shift 4; exec "$@" ) & wait $!; rc=$?; echo $rc > "$exitfile.tmp"; '
-           'mv "$exitfile.tmp" "$exitfile"; exit $rc')
+           '"$2" "$4"; shift 4; exec "$@" ) & wait $!; rc=$?; echo $rc > "$exitfile"; exit $rc')
 
 
 def _tool(name: str) -> str:
