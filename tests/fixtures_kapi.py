@@ -2,7 +2,7 @@
 
 The emulator is a TEST DOUBLE that lives in ``molecule/resources/standins/kapi``;
 see its README.md for what it does and does not do (no controllers, no
-scheduling, no exec). Use in a test module::
+scheduling; pods/exec and pods/log go to the kubelet of the pod's Node). Use in a test module::
 
     from fixtures_kapi import kube_api  # noqa: F401  (pytest fixture)
 
