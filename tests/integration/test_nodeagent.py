@@ -341,6 +341,8 @@ def test_pods_run_report_status_and_reach_each_other(lab):
     assert (code, res["stdout"], res["stderr"], res["exitCode"]) == (200, "out\n", "err\n", 3)
     code, res = _exec(lab, "na", "client", "client", ["sleep", "5"], timeout=1)
     assert code == 200 and res["exitCode"] is None and res["timedOut"] is True
+    code, res = _exec(lab, "na", "client", "client", ["/bin/bash", "-c", "true"])  # not in the busybox image
+    assert code == 500 and res["reason"] == "InternalError" and "executable file not found" in res["message"]
     code, res = _exec(lab, "na", "nosuch", "client", ["true"])
     assert code == 404 and res["reason"] == "NotFound"
     code, res = _exec(lab, "na", "client", "other", ["true"])
