@@ -531,3 +531,17 @@ def test_kubelet_restart_leaves_and_adopts_pods(lab):
     _wait("adopted pod restarted", lambda: _get(lab, "survivor")["status"]["containerStatuses"][0]["restartCount"] == 1,
           20)
     _delete(lab, "survivor", "na")
+
+
+def test_pod_with_deletion_timestamp_is_stopped(lab):
+    body = _pod("held", "nb", BUSYBOX, SLEEP)
+    body["metadata"]["finalizers"] = ["example.com/hold"]
+    _create(lab, body)
+    _running(lab, "held")
+    state = _state(lab, "nb", "held")
+    lab["client"].delete("pods", "default", "held")
+    assert _get(lab, "held")["metadata"].get("deletionTimestamp")  # the finalizer keeps the object
+    _wait("held pod stopped and removed", lambda: not (lab["nodes"]["nb"].root / "run/kubelab-podrt/pods/default_held").exists(), 20)
+    assert state["netns"] not in _run("ip", "netns", "list")
+    lab["client"].patch("pods", "default", "held", {"metadata": {"finalizers": None}})
+    _wait("object gone", lambda: _get(lab, "held") is None, 10)

@@ -205,7 +205,17 @@ class NodeAgent:
         in scopes of their own): `systemctl stop kubelet` does not kill them."""
         if self.root or not os.path.isdir("/run/systemd/system") or not shutil.which("systemd-run"):
             return []
-        return [shutil.which("systemd-run"), "--scope", "--quiet", "--collect"]
+        launcher = [shutil.which("systemd-run"), "--scope", "--quiet", "--collect"]
+        try:
+            probe = subprocess.run([*launcher, "true"], capture_output=True, text=True, timeout=20, check=False)
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            probe = None
+            err = str(exc)
+        if probe is None or probe.returncode != 0:
+            self.log("E", "systemd-run --scope does not work here: pods stay in the kubelet's cgroup",
+                     err=err if probe is None else probe.stderr.strip())
+            return []
+        return launcher
 
     # ---- life cycle -----------------------------------------------------------------
     def start(self) -> "NodeAgent":
@@ -507,10 +517,13 @@ class NodeAgent:
             cluster_cidr = conf.get("clusterCIDR") or None
         except (ApiError, ValueError):
             pass
+        try:
+            nodeport_ips = kube_proxy.nodeport_ips_for("primary", self.client, self.node_name, self.node_ip)
+        except SystemExit as exc:  # the CLI's refusal: no primary IP
+            raise RuntimeError(str(exc)) from None
         ruleset = kube_proxy.render_ruleset(
             self.client.list("services"), self.client.list("endpointslices"),
-            nodeport_ips=kube_proxy.nodeport_ips_for("primary", self.client, self.node_name, self.node_ip),
-            cluster_cidr=cluster_cidr)
+            nodeport_ips=nodeport_ips, cluster_cidr=cluster_cidr)
         if time.monotonic() - self.kube_proxy_full >= KUBE_PROXY_FULL_SYNC:
             self.kube_proxy_last, self.kube_proxy_full = None, time.monotonic()
         if ruleset != self.kube_proxy_last:
