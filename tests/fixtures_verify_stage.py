@@ -22,9 +22,11 @@ What it builds:
   w2 in workers): the node play runs for real on this machine, where there
   is no crio (its checks fail, as on a node without crio).
 
-What kapi cannot do, and so fails here by design: ``pods/log`` and
-``pods/exec`` (kapi answers 405; there is no kubelet), so the spread and
-in-pod checks fail as transport/log-read errors. Nothing leaves loopback.
+What fails here by design: ``pods/log`` and ``pods/exec``. kapi forwards
+them to the kubelet of the pod's Node; the Nodes name a closed loopback port
+as their kubelet port, so kapi answers "error dialing backend ... connection
+refused" and the spread and in-pod checks fail as transport/log-read errors.
+Nothing leaves loopback.
 """
 
 from __future__ import annotations
@@ -110,10 +112,14 @@ def build_lab(api, nginx: LoopbackNginx, rng: random.Random | None = None, nginx
     rng = rng or random.Random()
     core, apps, disc = client.CoreV1Api(api), client.AppsV1Api(api), client.DiscoveryV1Api(api)
     core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test"}})
+    with socket.socket() as sock:  # a closed port (ephemeral range, not the Services' 20000-29999)
+        sock.bind(("127.0.0.1", 0))
+        no_kubelet = sock.getsockname()[1]
     for name, ip in NODES.items():
         core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name},
                           "status": {"addresses": [{"type": "InternalIP", "address": ip},
                                                    {"type": "Hostname", "address": name}],
+                                     "daemonEndpoints": {"kubeletEndpoint": {"Port": no_kubelet}},
                                      "conditions": [{"type": "Ready", "status": "True"}]}})
     core.create_namespaced_service("kube-system", {
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": "kube-dns", "namespace": "kube-system"},

@@ -2,11 +2,12 @@
 
 Discovery (kubelab_verify_targets: Services with allocated ClusterIPs and
 nodePorts, EndpointSlices, Pods, Deployments, Nodes, the DNS Service) and the
-readiness wait run for real against kapi (kmock + adapter). kapi has no
-kubelet: pods/exec and pods/log answer 405, so the exec transport and log
-reading are shown to fail cleanly here (reported as transport errors), and
-their happy paths are covered by the unit tests (fake exec stream) and the
-namespace data plane (real logs).
+readiness wait run for real against kapi (kmock + adapter). kapi forwards
+pods/exec and pods/log to the Node's kubelet; here there is none (a closed
+loopback port), so the exec transport and log reading are shown to fail
+cleanly (reported as transport errors); their happy paths are covered by
+tests/integration/test_kapi_exec_log.py (fake kubelet), the unit tests (fake
+exec stream) and the namespace data plane (real logs).
 """
 
 from __future__ import annotations
