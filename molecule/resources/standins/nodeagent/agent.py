@@ -35,7 +35,7 @@ from controllers.kclient import ApiError  # noqa: E402
 from podrt import caps as capmod  # noqa: E402
 from podrt.routes import RouteError, host_gw_routes  # noqa: E402
 from podrt.runtime import PodRuntime, PodRuntimeError, image_kind  # noqa: E402
-from podrt.status import pod_status, waiting_status  # noqa: E402
+from podrt.status import waiting_status  # noqa: E402
 
 # pkg/kubelet/kubelet.go: backOffPeriod 10s, MaxContainerBackOff 300s (container restarts and image pulls)
 BACKOFF_INITIAL = 10.0
