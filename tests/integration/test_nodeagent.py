@@ -545,3 +545,18 @@ def test_pod_with_deletion_timestamp_is_stopped(lab):
     assert state["netns"] not in _run("ip", "netns", "list")
     lab["client"].patch("pods", "default", "held", {"metadata": {"finalizers": None}})
     _wait("object gone", lambda: _get(lab, "held") is None, 10)
+
+
+def test_exec_and_logs_through_the_api_emulator(lab):
+    """kubectl-style exec and logs: the API emulator forwards them to the pod's node agent."""
+    kubernetes = pytest.importorskip("kubernetes")
+    from kubernetes.stream import stream  # noqa: PLC0415
+
+    _create(lab, _pod("viaapi", "nb", BUSYBOX, ["/bin/sh", "-c", "echo started; sleep inf"]))
+    _running(lab, "viaapi")
+    core = kubernetes.client.CoreV1Api(lab["api"].client())
+    out = stream(core.connect_get_namespaced_pod_exec, "viaapi", "default", command=["sh", "-c", "echo via-api"],
+                 container="viaapi", stderr=True, stdin=False, stdout=True, tty=False)
+    assert out == "via-api\n"
+    assert _wait("log line", lambda: "started" in core.read_namespaced_pod_log("viaapi", "default"), 10)
+    _delete(lab, "viaapi", "nb")
