@@ -3,12 +3,13 @@
 The objects live in the Kubernetes API emulator (kapi); the addresses they
 name are served by the namespace data plane, which the host namespace joins
 (attach_host) so that ansible-playbook and the modules run unchanged on the
-host as on a controller. kapi has no kubelet, so pods/log and pods/exec
-answer 405: the spread and in-pod checks must FAIL and say why (the play
-fails naming them), while the node-independent HTTP matrix must PASS. This
-proves the plumbing (discovery from objects -> probes -> report -> verdict);
-the exec and log paths themselves are proven by the unit tests (fake exec
-stream) and test_dataplane.py (real logs, real busybox).
+host as on a controller. kapi forwards pods/exec and pods/log to the kubelet
+of the pod's node (Node InternalIP, kubeletEndpoint port): here a fake
+kubelet (tests/fake_kubelet.py) in each node's namespace, which enters the
+busybox "pod" and reads the nginx "pods'" access logs. So every check of the
+write-up runs through the verify stage exactly as on a cluster: HTTP matrix,
+spread (markers counted in the pod logs), ping/TCP/DNS from busybox. Each
+fault of the data plane must fail the play with the right check and reason.
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
-from fixtures_dataplane import dataplane, dataplane_factory  # noqa: F401
+from fake_kubelet import FakeKubelet
+from fixtures_dataplane import NODES, PODS, dataplane, dataplane_factory, run_in_netns  # noqa: F401
 from fixtures_kapi import kube_api  # noqa: F401
 
 pytestmark = [pytest.mark.root, pytest.mark.netns, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parent.parent.parent
+KUBELET_PORT = 10250
 
 
 def load_objects(api, targets):
@@ -35,7 +38,8 @@ def load_objects(api, targets):
     core.create_namespace({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "test"}})
     for node in targets["nodes"]:
         core.create_node({"apiVersion": "v1", "kind": "Node", "metadata": {"name": node["name"]},
-                          "status": {"addresses": [{"type": "InternalIP", "address": a} for a in node["addresses"]]}})
+                          "status": {"addresses": [{"type": "InternalIP", "address": a} for a in node["addresses"]],
+                                     "daemonEndpoints": {"kubeletEndpoint": {"Port": KUBELET_PORT}}}})
     dns = targets["cluster_dns"]
     core.create_namespaced_service(dns["namespace"], {
         "apiVersion": "v1", "kind": "Service", "metadata": {"name": dns["name"], "namespace": dns["namespace"]},
@@ -72,9 +76,29 @@ def load_objects(api, targets):
                           for e in svc["endpoints"]]})
 
 
-def test_verify_playbook_end_to_end(dataplane, kube_api, tmp_path):
-    dataplane.attach_host()
-    targets = dataplane.targets()
+def start_kubelets(plane, net_raw=True):
+    """A fake kubelet on each node's address, inside the node's namespace."""
+    kubelets = {}
+    logs = plane.log_source().paths
+    for node, address in NODES.items():
+        execs, pod_logs = {}, {}
+        for key, (pod_node, _ip, name, role) in PODS.items():
+            if pod_node != node or role == "dns":
+                continue
+            if role == "busybox":
+                execs[("test", name)] = plane.pod_executor(net_raw=net_raw)
+            else:
+                pod_logs[("test", name)] = logs[name]
+        kubelet = FakeKubelet(execs, pod_logs)
+        run_in_netns(plane.ns[node], kubelet.bind, address, KUBELET_PORT)
+        kubelets[node] = kubelet
+    return kubelets
+
+
+def run_verify(plane, kube_api, tmp_path, net_raw=True):
+    plane.attach_host()
+    kubelets = start_kubelets(plane, net_raw=net_raw)
+    targets = plane.targets()
     load_objects(kube_api.client(), targets)
     inventory = tmp_path / "hosts.yml"
     inventory.write_text("all:\n  children:\n    control_plane:\n      hosts: {}\n    workers:\n      hosts: {}\n")
@@ -85,24 +109,78 @@ def test_verify_playbook_end_to_end(dataplane, kube_api, tmp_path):
            str(ROOT / "playbooks" / "verify.yml"),
            "-e", f"kubelab_admin_kubeconfig={kube_api.kubeconfig}", "-e", f"verify_report_dir={report_dir}",
            "-e", "ansible_python_interpreter=" + sys.executable,
-           "-e", '{"verify_wait_timeout": 10, "verify_attempts": 1, "verify_spread_log_wait": 0.5}']
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
-    assert proc.returncode == 2, proc.stdout[-3000:] + proc.stderr[-2000:]
-    assert (report_dir / "verify.json").exists(), proc.stdout[-5000:]
+           "-e", '{"verify_wait_timeout": 10, "verify_attempts": 1, "verify_spread_log_wait": 5}']
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=env, timeout=600)
+    finally:
+        for kubelet in kubelets.values():
+            kubelet.stop()
+    assert (report_dir / "verify.json").exists(), proc.stdout[-5000:] + proc.stderr[-2000:]
     doc = json.loads((report_dir / "verify.json").read_text())
-    results = {r["id"]: r for r in doc["results"]}
-    http = [r for i, r in results.items() if i.startswith("http:")]
-    assert len(http) == 10 and all(r["verdict"] == "pass" for r in http), [r["observed"] for r in http]
-    spread = [r for i, r in results.items() if i.startswith("spread:")]
-    assert len(spread) == 3
-    for r in spread:
-        # every request answered correctly, but no log to count them in
-        assert r["verdict"] == "fail" and "log read errors" in r["observed"] and "405" in r["observed"]
-        assert r["details"]["failed_requests"] == 0
-    pod = [r for i, r in results.items() if i.split(":")[0] in ("ping", "tcp", "dns")]
-    assert len(pod) == 2 + 4 + 6  # 2 nginx pod IPs (the DNS pod is not in kapi's test namespace)
-    assert all(r["verdict"] == "fail" and r["reason"] == "transport_error" for r in pod)
+    return proc, doc, {r["id"]: r for r in doc["results"]}, kubelets
+
+
+def by_kind(results, *kinds):
+    return {i: r for i, r in results.items() if i.split(":")[0] in kinds}
+
+
+def test_verify_playbook_end_to_end(dataplane, kube_api, tmp_path):
+    proc, doc, results, kubelets = run_verify(dataplane, kube_api, tmp_path)
+    assert proc.returncode == 0, ({k: v.requests[:5] for k, v in kubelets.items()}, proc.stdout[-1500:])
+    assert len(by_kind(results, "http")) == 10
+    assert len(by_kind(results, "spread")) == 3
+    assert len(by_kind(results, "ping", "tcp", "dns")) == 2 + 4 + 6  # the DNS pod is not in kapi's test namespace
     assert not any(i.startswith("node:") for i in results)  # no node in this inventory
-    assert doc["summary"]["pass"] == 10 and doc["summary"]["fail"] == 15
-    assert "15 of 25 checks failed: spread:nginx-svc" in proc.stdout
-    assert (report_dir / "verify-junit.xml").exists()
+    failed = {i: r["observed"] for i, r in results.items() if r["verdict"] != "pass"}
+    assert not failed
+    assert doc["summary"]["pass"] == 25 and doc["summary"]["fail"] == 0
+    for r in by_kind(results, "spread").values():
+        assert r["details"]["failed_requests"] == 0 and r["details"]["counted"] == r["details"]["answered"]
+    # the checks really went through the kubelets: exec on n1 (busybox), logs on both nodes
+    assert any(q.startswith("POST /exec/test/" + PODS["bb"][2] + "/busybox") for q in kubelets["n1"].requests)
+    for node, key in (("n1", "pa"), ("n2", "pb")):
+        assert any(q.startswith("GET /containerLogs/test/" + PODS[key][2] + "/nginx") for q in kubelets[node].requests)
+    assert (tmp_path / "report" / "verify-junit.xml").exists()
+
+
+def test_verify_playbook_without_net_raw_fails_ping_with_the_reason(dataplane, kube_api, tmp_path):
+    proc, doc, results, _ = run_verify(dataplane, kube_api, tmp_path, net_raw=False)
+    assert proc.returncode == 2
+    ping = by_kind(results, "ping")
+    assert len(ping) == 2
+    for r in ping.values():
+        assert r["verdict"] == "fail" and r["reason"] == "permission_denied", r
+        assert "NET_RAW bit 13 = 0" in r["observed"]
+    others = {i: r["verdict"] for i, r in results.items() if i not in ping}
+    assert set(others.values()) == {"pass"}, others
+
+
+@pytest.mark.parametrize("fault, failing, reason", [
+    # no nginx in pod pb: its share of every Service's requests fails
+    ("dead_endpoint", "spread", None),
+    # the Services select only pa: every request answered, all by one pod
+    ("one_pod_selected", "spread", None),
+    # the DNS server has no nginx-svc names
+    ("nxdomain", "dns", "nxdomain"),
+])
+def test_verify_playbook_catches_each_fault(dataplane_factory, kube_api, tmp_path, fault, failing, reason):
+    plane = dataplane_factory(fault)
+    proc, doc, results, _ = run_verify(plane, kube_api, tmp_path)
+    assert proc.returncode == 2, proc.stdout[-3000:]
+    failed = {i: r for i, r in results.items() if r["verdict"] != "pass"}
+    assert failed and all(i.startswith(failing + ":") or i.startswith("http:") or i.startswith("tcp:")
+                          for i in failed), {i: r["observed"] for i, r in failed.items()}
+    kinds = by_kind(failed, failing)
+    assert kinds, {i: r["observed"] for i, r in failed.items()}
+    if reason:
+        assert {r["reason"] for r in kinds.values()} == {reason}, kinds
+    if fault == "one_pod_selected":
+        # every request answered, none by the pod the Services do not select
+        assert not by_kind(failed, "http", "tcp")
+        for r in kinds.values():
+            assert r["details"]["failed_requests"] == 0
+            assert "0 requests" in r["observed"] or " 0 " in r["observed"], r["observed"]
+    if fault == "nxdomain":
+        nginx_svc = {i for i in results if i in ("dns:nginx-svc", "dns:nginx-svc.test.svc.cluster.local")}
+        assert len(nginx_svc) == 2 and set(kinds) == nginx_svc, sorted(kinds)
+    assert "checks failed" in proc.stdout
