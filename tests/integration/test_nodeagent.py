@@ -190,6 +190,12 @@ def lab():
         client.request("POST", "/api/v1/namespaces/kube-system/configmaps", {
             "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kubeadm-config", "namespace": "kube-system"},
             "data": {"ClusterConfiguration": "networking:\n  podSubnet: 10.244.0.0/16\n  serviceSubnet: 10.96.0.0/12\n"}})
+        # the CNI manifest's ConfigMap (kube-flannel.yml): the agent programs its backend
+        client.request("POST", "/api/v1/namespaces", {"apiVersion": "v1", "kind": "Namespace",
+                                                      "metadata": {"name": "kube-flannel"}})
+        client.request("POST", "/api/v1/namespaces/kube-flannel/configmaps", {
+            "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-flannel-cfg", "namespace": "kube-flannel"},
+            "data": {"net-conf.json": json.dumps({"Network": "10.244.0.0/16", "Backend": {"Type": "host-gw"}})}})
         kubeconfig_text = Path(api.kubeconfig).read_text()
         for node in NODES:
             nodes[node] = Node(node, ns[node], workdir, kubeconfig_text)
@@ -560,3 +566,46 @@ def test_exec_and_logs_through_the_api_emulator(lab):
     assert out == "via-api\n"
     assert _wait("log line", lambda: "started" in core.read_namespaced_pod_log("viaapi", "default"), 10)
     _delete(lab, "viaapi", "nb")
+
+
+def test_flannel_vxlan_backend(lab):
+    """net-conf.json's Backend vxlan: flannel.1 devices, annotations, onlink routes; pods still reach each other."""
+    client, cidrs, ns = lab["client"], lab["cidrs"], lab["ns"]
+    client.patch("configmaps", "kube-flannel", "kube-flannel-cfg", {"data": {"net-conf.json": json.dumps(
+        {"Network": "10.244.0.0/16", "Backend": {"Type": "vxlan"}})}})
+    import ipaddress  # noqa: PLC0415
+    gw = {n: str(ipaddress.ip_network(c).network_address) for n, c in cidrs.items()}
+    try:
+        for node, other in (("na", "nb"), ("nb", "na")):
+            _wait(f"vxlan route on {node}", lambda node=node, other=other: f"via {gw[other]} dev flannel.1" in _run(
+                "ip", "-n", ns[node], "route", "show", cidrs[other]), 15)
+            link = _run("ip", "-n", ns[node], "-d", "link", "show", "flannel.1")
+            assert "vxlan id 1 local %s" % NODES[node] in link and "dstport 8472" in link and "nolearning" in link
+            assert f"inet {gw[node]}/32" in _run("ip", "-n", ns[node], "-o", "-4", "addr", "show", "dev", "flannel.1")
+            ann = client.get("nodes", None, node)["metadata"]["annotations"]
+            assert ann["flannel.alpha.coreos.com/backend-type"] == "vxlan"
+            assert ann["flannel.alpha.coreos.com/public-ip"] == NODES[node]
+            mac = json.loads(ann["flannel.alpha.coreos.com/backend-data"])["VtepMAC"]
+            # the peer knows this node's VTEP: ARP entry for the subnet's .0 and FDB -> public IP
+            _wait(f"{other} has the ARP entry of {node}'s VTEP", lambda other=other, node=node, mac=mac: mac in _run(
+                "ip", "-n", ns[other], "neigh", "show", gw[node], "dev", "flannel.1"), 15)
+            fdb = _run("bridge", "-n", ns[other], "fdb", "show", "dev", "flannel.1")
+            assert f"{mac} dst {NODES[node]} self permanent" in fdb, fdb
+        _create(lab, _pod("vx-web", "nb", NGINX))
+        _create(lab, _pod("vx-cli", "na", BUSYBOX, SLEEP))
+        web = _running(lab, "vx-web")
+        _running(lab, "vx-cli")
+        page = None
+        for _ in range(30):
+            code, res = _exec(lab, "na", "vx-cli", "vx", ["wget", "-qO-", f"http://{web['status']['podIP']}/"])
+            if code == 200 and res["exitCode"] == 0:
+                page = res["stdout"]
+                break
+            time.sleep(0.3)
+        assert page is not None and "<title>Welcome to nginx!</title>" in page, res
+        # the node itself reaches the other node's pod from its flannel.1 address (in the pod network)
+        out = _run("ip", "-n", ns["na"], "route", "get", web["status"]["podIP"])
+        assert f"src {gw['na']}" in out and "dev flannel.1" in out, out
+    finally:
+        _delete(lab, "vx-web", "nb")
+        _delete(lab, "vx-cli", "na")

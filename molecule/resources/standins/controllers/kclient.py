@@ -29,6 +29,7 @@ RESOURCES = {
     "services": ("/api/v1", "services", True),
     "endpoints": ("/api/v1", "endpoints", True),
     "namespaces": ("/api/v1", "namespaces", False),
+    "configmaps": ("/api/v1", "configmaps", True),
     "deployments": ("/apis/apps/v1", "deployments", True),
     "replicasets": ("/apis/apps/v1", "replicasets", True),
     "endpointslices": ("/apis/discovery.k8s.io/v1", "endpointslices", True),

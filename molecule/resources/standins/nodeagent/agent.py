@@ -13,6 +13,7 @@ import copy
 import datetime
 import http.client
 import http.server
+import ipaddress
 import json
 import os
 import shutil
@@ -42,6 +43,8 @@ BACKOFF_INITIAL = 10.0
 BACKOFF_MAX = 300.0
 POLL = 1.0  # the stand-in polls (no watches)
 KUBE_PROXY_FULL_SYNC = 30.0  # kube-proxy --sync-period default
+FLANNEL_CONFIGMAP = "kube-flannel-cfg"  # kube-flannel.yml's ConfigMap (net-conf.json)
+FLANNEL_PREFIX = "flannel.alpha.coreos.com/"  # flannel's Node annotations (pkg/subnet/kube)
 
 
 def _now() -> str:
@@ -187,7 +190,10 @@ class NodeAgent:
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
         self.server: http.server.ThreadingHTTPServer | None = None
-        self.routes_file = Path(self.state_dir) / "host-gw-routes.json"
+        self.routes_file = Path(self.state_dir) / "flannel-routes.json"
+        self.flannel_missing_logged = False
+        self.flannel_backend_logged: str | None = None
+        self.vxlan_peers: dict[str, tuple] = {}
         self.kube_proxy_last: str | None = None
         self.kube_proxy_full = 0.0
 
@@ -460,18 +466,158 @@ class NodeAgent:
             with self.lock:
                 self.terminating.pop(key, None)
 
-    # ---- flannel host-gw routes -----------------------------------------------------
+    # ---- flannel: the pod network between nodes ---------------------------------------
+    # flannel-io/flannel v0.28.9: flanneld (the kube-flannel DaemonSet, which
+    # nothing runs here) reads net-conf.json from its ConfigMap and programs
+    # the backend it names. Here the agent does it, for "vxlan" (flannel's
+    # default in kube-flannel.yml) and "host-gw"; without the ConfigMap no
+    # CNI was applied and no node routes pods to another node's pods.
+    def _flannel_netconf(self) -> dict | None:
+        found = self.client.request("GET", "/api/v1/configmaps?fieldSelector=metadata.name%3D" + FLANNEL_CONFIGMAP)
+        for cm in (found or {}).get("items") or []:
+            if cm["metadata"].get("name") == FLANNEL_CONFIGMAP:
+                try:
+                    return json.loads((cm.get("data") or {}).get("net-conf.json") or "")
+                except ValueError as exc:
+                    self.log("E", "flannel: bad net-conf.json", err=exc)
+                    return None
+        return None
+
     def sync_routes(self) -> None:
+        conf = self._flannel_netconf()
+        if conf is None:
+            if not self.flannel_missing_logged:
+                self.log("W", "flannel: no ConfigMap %s (CNI not applied): no routes to other nodes' pods"
+                         % FLANNEL_CONFIGMAP)
+                self.flannel_missing_logged = True
+            return
+        self.flannel_missing_logged = False
+        backend = conf.get("Backend") or {}
+        btype = str(backend.get("Type") or "udp").lower()  # flannel's default when no Type is given
         nodes = self.client.list("nodes")
         usable = [n for n in nodes if (n.get("spec") or {}).get("podCIDR")
                   and any(a.get("type") == "InternalIP" for a in (n.get("status") or {}).get("addresses") or [])]
         if not any(n["metadata"]["name"] == self.node_name for n in usable):
             return
-        try:
-            routes = host_gw_routes(self.node_name, usable)
-        except RouteError as exc:
-            self.log("E", "host-gw: cannot compute routes", err=exc)
+        if btype == "host-gw":
+            try:
+                routes = host_gw_routes(self.node_name, usable)
+            except RouteError as exc:
+                self.log("E", "host-gw: cannot compute routes", err=exc)
+                return
+        elif btype == "vxlan":
+            routes = self._vxlan_routes(backend, usable)
+            if routes is None:
+                return
+        else:
+            if self.flannel_backend_logged != btype:
+                self.log("E", "flannel: backend %r is not emulated (vxlan and host-gw are)" % btype)
+                self.flannel_backend_logged = btype
             return
+        self._install_routes(routes)
+
+    def _vxlan_routes(self, backend: dict, nodes: list[dict]) -> list[dict] | None:
+        """flannel's vxlan backend (pkg/backend/vxlan/vxlan.go, vxlan_network.go, device.go).
+
+        Device ``flannel.<VNI>`` (VNI 1, UDP port 8472 = the kernel's default,
+        ``nolearning``, ``local`` = the public IP on the external interface,
+        MTU = that interface's - 50), address = the node's subnet's network
+        address /32; the Node is annotated with ``backend-data``
+        ``{"VNI", "VtepMAC"}``, ``backend-type``, ``public-ip`` and
+        ``kube-subnet-manager``. For every other node with such annotations:
+        a permanent ARP entry for its subnet's network address -> its VtepMAC,
+        an FDB entry VtepMAC -> its public IP, and the route
+        ``SUBNET via SUBNET.0 dev flannel.1 onlink``.
+        """
+        vni = int(backend.get("VNI") or 1)
+        port = int(backend.get("Port") or 0) or 8472
+        dev = "flannel.%d" % vni
+        own = next(n for n in nodes if n["metadata"]["name"] == self.node_name)
+        own_net = ipaddress.ip_network(own["spec"]["podCIDR"])
+        ext = self._interface_of(self.node_ip)
+        if ext is None:
+            self.log("E", "vxlan: no interface holds the public IP", ip=self.node_ip)
+            return None
+        if self._link(dev) is None:
+            mtu = int((self._link(ext) or {}).get("mtu") or 1500) - 50
+            for argv in (["ip", "link", "add", dev, "type", "vxlan", "id", str(vni), "local", self.node_ip,
+                          "dev", ext, "nolearning", "dstport", str(port)],
+                         ["ip", "link", "set", dev, "mtu", str(mtu)],
+                         ["ip", "link", "set", dev, "up"]):
+                proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+                if proc.returncode != 0:
+                    self.log("E", "vxlan: failed to create the device", dev=dev, err=proc.stderr.strip())
+                    return None
+            self.log("I", "vxlan: device created", dev=dev, local=self.node_ip, ext=ext, port=port)
+        addr = "%s/32" % own_net.network_address
+        if ("inet %s " % addr) not in subprocess.run(["ip", "-o", "-4", "addr", "show", "dev", dev],
+                                                      capture_output=True, text=True, check=False).stdout:
+            subprocess.run(["ip", "addr", "flush", "dev", dev], capture_output=True, check=False)
+            subprocess.run(["ip", "addr", "add", addr, "dev", dev], capture_output=True, check=False)
+        mac = (self._link(dev) or {}).get("address")
+        if not mac:
+            self.log("E", "vxlan: the device has no MAC address", dev=dev)
+            return None
+        want = {
+            FLANNEL_PREFIX + "backend-data": json.dumps({"VNI": vni, "VtepMAC": mac}, separators=(",", ":")),
+            FLANNEL_PREFIX + "backend-type": "vxlan",
+            FLANNEL_PREFIX + "kube-subnet-manager": "true",
+            FLANNEL_PREFIX + "public-ip": self.node_ip,
+        }
+        have = own["metadata"].get("annotations") or {}
+        if any(have.get(k) != v for k, v in want.items()):
+            self.client.patch("nodes", None, self.node_name, {"metadata": {"annotations": want}})
+        routes = []
+        for node in nodes:
+            name = node["metadata"]["name"]
+            if name == self.node_name:
+                continue
+            ann = node["metadata"].get("annotations") or {}
+            try:
+                data = json.loads(ann.get(FLANNEL_PREFIX + "backend-data") or "")
+                peer_mac = data["VtepMAC"]
+            except (ValueError, KeyError, TypeError):
+                continue  # its flanneld has not registered yet
+            public = ann.get(FLANNEL_PREFIX + "public-ip")
+            net = ipaddress.ip_network(node["spec"]["podCIDR"])
+            gw = str(net.network_address)
+            state = (peer_mac, public, str(net))
+            if self.vxlan_peers.get(name) != state:
+                for argv in (["ip", "neigh", "replace", gw, "lladdr", peer_mac, "dev", dev, "nud", "permanent"],
+                             ["bridge", "fdb", "replace", peer_mac, "dev", dev, "dst", public, "self", "permanent"]):
+                    proc = subprocess.run(argv, capture_output=True, text=True, check=False)
+                    if proc.returncode != 0:
+                        self.log("E", "vxlan: failed to program the peer", node=name, err=proc.stderr.strip())
+                        break
+                else:
+                    self.vxlan_peers[name] = state
+            routes.append({"node": name, "dst": str(net), "via": gw, "dev": dev,
+                           "argv": ["ip", "route", "replace", str(net), "via", gw, "dev", dev, "onlink"]})
+        return routes
+
+    @staticmethod
+    def _link(name: str) -> dict | None:
+        """``ip -j link show dev NAME`` (not /sys: a process that only entered the
+        node's network namespace still sees the sysfs of another)."""
+        proc = subprocess.run(["ip", "-j", "link", "show", "dev", name], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            return None
+        try:
+            links = json.loads(proc.stdout or "[]")
+        except ValueError:
+            return None
+        return links[0] if links else None
+
+    @staticmethod
+    def _interface_of(ip: str) -> str | None:
+        out = subprocess.run(["ip", "-o", "-4", "addr", "show"], capture_output=True, text=True, check=False).stdout
+        for line in out.splitlines():
+            fields = line.split()
+            if len(fields) > 3 and fields[3].split("/")[0] == ip:
+                return fields[1]
+        return None
+
+    def _install_routes(self, routes: list[dict]) -> None:
         try:
             installed = json.loads(self.routes_file.read_text())
         except (OSError, ValueError):
@@ -480,11 +626,11 @@ class NodeAgent:
         for dst, via in installed.items():
             if wanted.get(dst) != via:
                 subprocess.run(["ip", "route", "del", dst, "via", via], capture_output=True, check=False)
-                self.log("I", "host-gw: removed route", dst=dst, via=via)
+                self.log("I", "flannel: removed route", dst=dst, via=via)
         current = subprocess.run(["ip", "-o", "route", "show"], capture_output=True, text=True,
                                  check=False).stdout
         for route in routes:
-            line = f"{route['dst']} via {route['via']} "
+            line = f"{route['dst']} via {route['via']} " + (f"dev {route['dev']} " if route.get("dev") else "")
             if line not in current + " ":
                 proc = subprocess.run(route["argv"], capture_output=True, text=True, check=False)
                 if proc.returncode != 0:
@@ -492,7 +638,7 @@ class NodeAgent:
                     self.log("E", "Error adding route", dst=route["dst"], via=route["via"], err=proc.stderr.strip())
                     wanted.pop(route["dst"], None)
                     continue
-                self.log("I", "host-gw: route", dst=route["dst"], via=route["via"])
+                self.log("I", "flannel: route", dst=route["dst"], via=route["via"], dev=route.get("dev"))
         self.routes_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.routes_file.with_suffix(".tmp")
         tmp.write_text(json.dumps(wanted, sort_keys=True))
