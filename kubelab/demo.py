@@ -31,10 +31,10 @@ MAX_NODES = 9
 
 BANNER = (
     "This is the OFFLINE demo lab: podman containers on this machine, with\n"
-    "stand-ins (test doubles) for CRI-O, kubeadm and kubelet (and, behind them,\n"
-    "the API server, controllers, kube-proxy, flannel and CoreDNS); the test\n"
-    "pods are real nginx and busybox processes. It is NOT a real Kubernetes\n"
-    "cluster; it shows what kubelab does and how it reports."
+    "stand-ins (test doubles) for CRI-O, kubeadm and kubelet (behind them: the\n"
+    "API server, controllers, kube-proxy, flannel and CoreDNS; the test pods\n"
+    "are real nginx and busybox processes). It is NOT a real\n"
+    "Kubernetes cluster; it shows what kubelab does and how it reports."
 )
 
 
