@@ -175,7 +175,7 @@ def _ws_url(api: KubeApi, name: str, query: str) -> str:
     return api.url.replace("http://", "ws://") + f"/api/v1/namespaces/{NS}/pods/{name}/exec?{query}"
 
 
-def _handshake_error(api: KubeApi, name: str, query: str = "command=true", protocol: str = "v4.channel.k8s.io"):
+def _handshake_error(api: KubeApi, name: str, query: str = "command=true&stdout=true", protocol: str = "v4.channel.k8s.io"):
     with pytest.raises(websocket.WebSocketBadStatusException) as info:
         websocket.create_connection(_ws_url(api, name, query), subprotocols=[protocol], timeout=30)
     return info.value.status_code, info.value.resp_body.decode()
@@ -223,6 +223,17 @@ def test_exec_nonzero_exit_code_v5_status(lab):
     assert resp.returncode == 3
 
 
+def test_exec_without_any_stream_is_refused_before_the_kubelet(lab):
+    """stdin, stdout and stderr default to false: asking for none is the kubelet's 400."""
+    before = len(lab["kubelet"].requests)
+    with pytest.raises(websocket.WebSocketBadStatusException) as info:
+        websocket.create_connection(_ws_url(lab["api"], "web", "command=true"),
+                                    subprotocols=["v4.channel.k8s.io"], timeout=30)
+    assert info.value.status_code == 400
+    assert b"you must specify at least 1 of stdin, stdout, stderr" in (info.value.resp_body or b"")
+    assert len(lab["kubelet"].requests) == before  # nothing ran
+
+
 def test_exec_v4_status_and_success_json(lab):
     proto, frames = _frames(lab["api"], "v4.channel.k8s.io", "command=sh&command=-c&command=exit+4&stdout=true")
     assert proto == "v4.channel.k8s.io"
@@ -235,14 +246,14 @@ def test_exec_v4_status_and_success_json(lab):
 
 
 def test_exec_v1_and_base64_protocols(lab):
-    proto, frames = _frames(lab["api"], "channel.k8s.io", "command=sh&command=-c&command=echo+x%3Bexit+1")
+    proto, frames = _frames(lab["api"], "channel.k8s.io", "command=sh&command=-c&command=echo+x%3Bexit+1&stdout=true")
     assert proto == "channel.k8s.io"
     assert frames == [b"\x01x\n", b"\x03command terminated with non-zero exit code: exit status 1"]
-    proto, frames = _frames(lab["api"], "v4.base64.channel.k8s.io", "command=echo&command=hi")
+    proto, frames = _frames(lab["api"], "v4.base64.channel.k8s.io", "command=echo&command=hi&stdout=true")
     assert proto == "v4.base64.channel.k8s.io"
     assert frames[0] == b"1" + base64.b64encode(b"hi\n")
     assert frames[1][:1] == b"3" and json.loads(base64.b64decode(frames[1][1:])) == {"metadata": {}, "status": "Success"}
-    _, frames = _frames(lab["api"], None, "command=true")  # no subprotocol: binary, v1 status (none on success)
+    _, frames = _frames(lab["api"], None, "command=true&stdout=true")  # no subprotocol: binary, v1 status (none on success)
     assert frames == []
 
 

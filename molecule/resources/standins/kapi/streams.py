@@ -162,7 +162,12 @@ class Streams:
             protocol = ""
         binary, json_status = PROTOCOLS[protocol]
         command = q.getall("command", [])
-        stdout, stderr = _go_bool(q.get("stdout"), True), _go_bool(q.get("stderr"), True)
+        # PodExecOptions' stdin/stdout/stderr default to false; the kubelet's
+        # NewOptions (pkg/kubelet/cri/streaming/remotecommand/httpstream.go,
+        # release-1.35) refuses a request that asks for none (400)
+        stdout, stderr = _go_bool(q.get("stdout"), False), _go_bool(q.get("stderr"), False)
+        if not (stdout or stderr or _go_bool(q.get("stdin"), False)):
+            return aiohttp.web.Response(status=400, text="you must specify at least 1 of stdin, stdout, stderr\n")
         tty = _go_bool(q.get("tty"), False)
         # The JSON link runs the command to the end before the upgrade: a
         # kubelet error is an HTTP answer, as the real kubelet's is.
