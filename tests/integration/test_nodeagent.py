@@ -409,14 +409,15 @@ def test_deleting_the_pod_stops_it_and_cleans_up(lab):
 def test_unmappable_image_is_err_image_pull_then_back_off(lab):
     _create(lab, _pod("badimage", "nb", "quay.io/example/app:1.0"))
 
-    def waiting():
+    def err_image_pull():
         pod = _get(lab, "badimage")
         statuses = (pod.get("status") or {}).get("containerStatuses") or []
-        return statuses and statuses[0]["state"].get("waiting") and pod["status"]
-    status = _wait("waiting state", waiting, 20)
+        waiting = statuses and statuses[0]["state"].get("waiting")
+        return waiting and waiting.get("reason") == "ErrImagePull" and pod["status"]
+    # the first failed pull is ErrImagePull, only then the back-off
+    status = _wait("ErrImagePull", err_image_pull, 20, interval=0.05)
     assert status["phase"] == "Pending"
-    reason = status["containerStatuses"][0]["state"]["waiting"]["reason"]
-    assert reason in ("ErrImagePull", "ImagePullBackOff")
+    assert status["containerStatuses"][0]["state"]["waiting"].get("message")
 
     def backoff():
         st = _get(lab, "badimage")["status"]["containerStatuses"][0]["state"]["waiting"]
@@ -609,3 +610,25 @@ def test_flannel_vxlan_backend(lab):
     finally:
         _delete(lab, "vx-web", "nb")
         _delete(lab, "vx-cli", "na")
+
+
+def test_no_new_pods_while_flannel_cannot_take_the_node(lab):
+    """net-conf's Network must contain the node's podCIDR (flannel's kube subnet manager); until then no sandbox."""
+    client = lab["client"]
+    good = client.get("configmaps", "kube-flannel", "kube-flannel-cfg")["data"]["net-conf.json"]
+    bad = json.dumps(dict(json.loads(good), Network="10.99.0.0/16"))
+    client.patch("configmaps", "kube-flannel", "kube-flannel-cfg", {"data": {"net-conf.json": bad}})
+    try:
+        time.sleep(2.5)  # two route syncs: the agent has seen the new net-conf
+        _create(lab, _pod("nocni", "na", BUSYBOX, SLEEP))
+        time.sleep(3)
+        state = lab["nodes"]["na"].root / "run/kubelab-podrt/pods/default_nocni"
+        assert not state.exists()
+        assert not (_get(lab, "nocni").get("status") or {}).get("podIP")
+        log = lab["nodes"]["na"].kubelet_log.read_text()
+        assert "doesn't contain" in log and "PodCIDR of the" in log
+        assert "NetworkPluginNotReady" in log
+    finally:
+        client.patch("configmaps", "kube-flannel", "kube-flannel-cfg", {"data": {"net-conf.json": good}})
+    _running(lab, "nocni")
+    _delete(lab, "nocni", "na")

@@ -45,6 +45,9 @@ POLL = 1.0  # the stand-in polls (no watches)
 KUBE_PROXY_FULL_SYNC = 30.0  # kube-proxy --sync-period default
 FLANNEL_CONFIGMAP = "kube-flannel-cfg"  # kube-flannel.yml's ConfigMap (net-conf.json)
 FLANNEL_PREFIX = "flannel.alpha.coreos.com/"  # flannel's Node annotations (pkg/subnet/kube)
+# kubelet pod_workers.go / kubelet.go (runtime network not ready), CRI-O's NetworkReady reason
+NETWORK_NOT_READY = ("network is not ready: container runtime network not ready: NetworkReady=false "
+                     "reason:NetworkPluginNotReady message:Network plugin returns error: cni plugin not initialized")
 
 
 def _now() -> str:
@@ -193,6 +196,8 @@ class NodeAgent:
         self.routes_file = Path(self.state_dir) / "flannel-routes.json"
         self.flannel_missing_logged = False
         self.flannel_backend_logged: str | None = None
+        self.network_ready = False  # flannel programmed this node (the CNI is "initialized")
+        self.network_logged: dict[str, str] = {}
         self.vxlan_peers: dict[str, tuple] = {}
         self.kube_proxy_last: str | None = None
         self.kube_proxy_full = 0.0
@@ -294,10 +299,19 @@ class NodeAgent:
             if key not in wanted:
                 self.waiting.pop(key, None)
                 self.first_seen.pop(key, None)
+        running = set(rt.pods())
         for key, pod in wanted.items():
             with self.lock:
                 if key in self.terminating:
                     continue
+            if key not in running and not self.network_ready:
+                # kubelet: no new sandbox while the runtime's network is not ready
+                # (no CNI: flannel has not programmed this node yet)
+                if self.network_logged.get(key) != "not-ready":
+                    self.log("E", "Error syncing pod, skipping", pod=key, err=NETWORK_NOT_READY)
+                    self.network_logged[key] = "not-ready"
+                continue
+            self.network_logged.pop(key, None)
             try:
                 status = self._sync_pod(rt, key, pod)
             except PodRuntimeError as exc:
@@ -486,6 +500,7 @@ class NodeAgent:
     def sync_routes(self) -> None:
         conf = self._flannel_netconf()
         if conf is None:
+            self.network_ready = False
             if not self.flannel_missing_logged:
                 self.log("W", "flannel: no ConfigMap %s (CNI not applied): no routes to other nodes' pods"
                          % FLANNEL_CONFIGMAP)
@@ -497,7 +512,22 @@ class NodeAgent:
         nodes = self.client.list("nodes")
         usable = [n for n in nodes if (n.get("spec") or {}).get("podCIDR")
                   and any(a.get("type") == "InternalIP" for a in (n.get("status") or {}).get("addresses") or [])]
-        if not any(n["metadata"]["name"] == self.node_name for n in usable):
+        own = next((n for n in usable if n["metadata"]["name"] == self.node_name), None)
+        if own is None:
+            return
+        # flannel pkg/subnet/kube/kube.go: the node's podCIDR must lie in net-conf's Network
+        try:
+            network = ipaddress.ip_network(str(conf.get("Network") or ""))
+            fits = ipaddress.ip_network(own["spec"]["podCIDR"]).subnet_of(network)
+        except (ValueError, TypeError):
+            network, fits = conf.get("Network"), False
+        if not fits:
+            self.network_ready = False
+            msg = ('failed to acquire lease: subnet "%s" specified in the flannel net config doesn\'t contain '
+                   '"%s" PodCIDR of the "%s" node' % (network, own["spec"]["podCIDR"], self.node_name))
+            if self.flannel_backend_logged != msg:
+                self.log("E", "flannel: " + msg)
+                self.flannel_backend_logged = msg
             return
         if btype == "host-gw":
             try:
@@ -510,11 +540,13 @@ class NodeAgent:
             if routes is None:
                 return
         else:
+            self.network_ready = False
             if self.flannel_backend_logged != btype:
                 self.log("E", "flannel: backend %r is not emulated (vxlan and host-gw are)" % btype)
                 self.flannel_backend_logged = btype
             return
         self._install_routes(routes)
+        self.network_ready = True
 
     def _vxlan_routes(self, backend: dict, nodes: list[dict]) -> list[dict] | None:
         """flannel's vxlan backend (pkg/backend/vxlan/vxlan.go, vxlan_network.go, device.go).
