@@ -291,6 +291,18 @@ def _exec(lab, node, name, container, command, timeout=20):
     return code, json.loads(text)
 
 
+def _assert_fetches_nginx(lab, node, name, container, ip, tries=30):
+    """busybox ``name`` on ``node`` GETs nginx's welcome page from ``ip`` (exec over the HTTP link), retried."""
+    res = None
+    for _ in range(tries):
+        code, res = _exec(lab, node, name, container, ["wget", "-qO-", f"http://{ip}/"])
+        if code == 200 and res["exitCode"] == 0:
+            assert "<title>Welcome to nginx!</title>" in res["stdout"], res
+            return
+        time.sleep(0.3)
+    raise AssertionError(f"{name} on {node} got no page from {ip}: {res}")
+
+
 def _capeff(lab, node, name, container):
     code, res = _exec(lab, node, name, container, ["cat", "/proc/1/status"])
     assert code == 200 and res["exitCode"] == 0, res
@@ -326,14 +338,7 @@ def test_pods_run_report_status_and_reach_each_other(lab):
     assert code == 200 and "nameserver 10.96.0.10" in res["stdout"]
     assert "search default.svc.cluster.local svc.cluster.local cluster.local lab.example" in res["stdout"]
     # a pod on na fetches nginx's page on nb through the host-gw routes (exec over the HTTP link)
-    page = None
-    for _ in range(30):
-        code, res = _exec(lab, "na", "client", "client", ["wget", "-qO-", f"http://{web['status']['podIP']}/"])
-        if code == 200 and res["exitCode"] == 0:
-            page = res["stdout"]
-            break
-        time.sleep(0.3)
-    assert page is not None and "<title>Welcome to nginx!</title>" in page, res
+    _assert_fetches_nginx(lab, "na", "client", "client", web["status"]["podIP"])
     # containerLogs over the link: nginx's access line for the client's address
     def logged():
         code, text, ctype = _http("GET", f"http://{NODES['nb']}:10250/containerLogs/default/nginx/nginx")
@@ -596,14 +601,7 @@ def test_flannel_vxlan_backend(lab):
         _create(lab, _pod("vx-cli", "na", BUSYBOX, SLEEP))
         web = _running(lab, "vx-web")
         _running(lab, "vx-cli")
-        page = None
-        for _ in range(30):
-            code, res = _exec(lab, "na", "vx-cli", "vx", ["wget", "-qO-", f"http://{web['status']['podIP']}/"])
-            if code == 200 and res["exitCode"] == 0:
-                page = res["stdout"]
-                break
-            time.sleep(0.3)
-        assert page is not None and "<title>Welcome to nginx!</title>" in page, res
+        _assert_fetches_nginx(lab, "na", "vx-cli", "vx", web["status"]["podIP"])
         # the node itself reaches the other node's pod from its flannel.1 address (in the pod network)
         out = _run("ip", "-n", ns["na"], "route", "get", web["status"]["podIP"])
         assert f"src {gw['na']}" in out and "dev flannel.1" in out, out
